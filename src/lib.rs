@@ -1,0 +1,19 @@
+//! persona: a real-time conversational avatar.
+//!
+//! A person speaks; a face listens, answers aloud and moves its lips, eyes and head in sync.
+//! The data path is a chain of stage actors joined by bounded edges:
+//!
+//! ```text
+//! capture → resample → vad → turn → stt → dialogue → tts → motion → playout → render → sink
+//! ```
+//!
+//! [`runtime`] holds what every stage shares (edges, epochs, budgets, the media clock,
+//! shutdown); each stage has its own module with a sans-IO core and its backends.
+//! See ARCHITECTURE.md for the map.
+
+pub mod audio;
+pub mod motion;
+pub mod render;
+pub mod runtime;
+pub mod stt;
+pub mod tts;
