@@ -46,7 +46,10 @@ impl AudioFrame {
 
     /// `len` samples of silence.
     pub fn silence(sample_rate_hz: u32, start_sample: u64, len: usize) -> Self {
-        assert!(len <= MAX_FRAME_SAMPLES, "an AudioFrame holds at most {MAX_FRAME_SAMPLES} samples");
+        assert!(
+            len <= MAX_FRAME_SAMPLES,
+            "an AudioFrame holds at most {MAX_FRAME_SAMPLES} samples"
+        );
         Self {
             epoch: None,
             start_sample,

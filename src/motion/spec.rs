@@ -97,9 +97,11 @@ impl Channel {
     /// Inclusive value range.
     pub fn range(self) -> (f32, f32) {
         match self {
-            Channel::HeadYaw | Channel::HeadPitch | Channel::HeadRoll | Channel::EyeLookX | Channel::EyeLookY => {
-                (-1.0, 1.0)
-            }
+            Channel::HeadYaw
+            | Channel::HeadPitch
+            | Channel::HeadRoll
+            | Channel::EyeLookX
+            | Channel::EyeLookY => (-1.0, 1.0),
             _ => (0.0, 1.0),
         }
     }

@@ -30,6 +30,10 @@ impl VideoFrame {
 
 impl std::fmt::Debug for VideoFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "VideoFrame({}x{} @ sample {})", self.width, self.height, self.sample)
+        write!(
+            f,
+            "VideoFrame({}x{} @ sample {})",
+            self.width, self.height, self.sample
+        )
     }
 }

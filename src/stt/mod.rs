@@ -7,8 +7,13 @@ use thiserror::Error;
 /// Errors of speech-to-text backends.
 #[derive(Debug, Error)]
 pub enum SttError {
-    #[error("speech-to-text model {path} could not be loaded: {reason}. Check the path in the pipeline file, or run `persona models list` to see how to get a model")]
-    ModelLoad { path: std::path::PathBuf, reason: String },
+    #[error(
+        "speech-to-text model {path} could not be loaded: {reason}. Check the path in the pipeline file, or run `persona models list` to see how to get a model"
+    )]
+    ModelLoad {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("speech-to-text decoding failed: {0}")]
     Decode(String),
 }

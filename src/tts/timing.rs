@@ -20,7 +20,10 @@ impl PhonemeSymbol {
         }
         let mut bytes = [0u8; 8];
         bytes[..end].copy_from_slice(&text.as_bytes()[..end]);
-        PhonemeSymbol { bytes, len: end as u8 }
+        PhonemeSymbol {
+            bytes,
+            len: end as u8,
+        }
     }
 
     pub fn as_str(&self) -> &str {
