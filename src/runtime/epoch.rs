@@ -96,6 +96,12 @@ impl EpochWatch {
         epoch < self.current()
     }
 
+    /// Marks the current epoch as seen, so [`EpochWatch::changed`] waits for the next change.
+    pub fn mark_seen(&mut self) -> Epoch {
+        let _ = self.changes.borrow_and_update();
+        self.current()
+    }
+
     /// Waits until the epoch changes and returns the new one. Pending forever once the
     /// interrupter is gone (nothing can interrupt any more).
     pub async fn changed(&mut self) -> Epoch {

@@ -1,4 +1,14 @@
 //! The actor runtime every stage runs on: bounded edges, epochs and interrupts, latency
-//! budgets, the media clock and shutdown.
+//! budgets, the media clock and shutdown. It knows nothing about audio, text or faces.
 
+pub mod edge;
 pub mod epoch;
+pub mod metrics;
+pub mod shutdown;
+pub mod stage;
+
+pub use edge::{EdgeSpec, FullPolicy, Receiver, Sender, edge};
+pub use epoch::{CancelProbe, Epoch, EpochWatch, Interrupter, epoch_channel};
+pub use metrics::{EndpointReason, Metrics, SessionClock, StageMeter, TurnMark};
+pub use shutdown::{Shutdown, ShutdownWatch};
+pub use stage::{Event, Placement, StageCtx, StageError, StageHandle, Stamped, spawn_stage};

@@ -1,0 +1,158 @@
+use super::*;
+
+fn parse_in(dir: &Path, text: &str) -> Result<PipelineConfig, ConfigError> {
+    PipelineConfig::parse(&dir.join("test.toml"), text)
+}
+
+#[test]
+fn an_empty_file_is_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = parse_in(dir.path(), "").unwrap();
+    assert_eq!(config.output.sample_rate_hz, 48_000);
+    assert_eq!(config.output.fps, 25);
+    assert_eq!(config.vad.backend, VadBackend::WebRtc { aggressiveness: 2 });
+    assert_eq!(config.stt.backend, None);
+    assert_eq!(config.motion.backend, MotionBackend::Rules);
+    assert_eq!(PipelineConfig::embedded_default().turn, config.turn);
+}
+
+#[test]
+fn paths_resolve_against_the_pipeline_folder_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("models")).unwrap();
+    std::fs::write(dir.path().join("models/w.bin"), b"x").unwrap();
+    let config = parse_in(
+        dir.path(),
+        "[stages.stt]\nmodel = \"models/w.bin\"\nbudget_ms = 250\n",
+    )
+    .unwrap();
+    match config.stt.backend {
+        Some(SttBackend::Whisper { model, language, .. }) => {
+            assert_eq!(model, dir.path().join("models/w.bin"));
+            assert_eq!(language, "en");
+        }
+        other => panic!("expected whisper, got {other:?}"),
+    }
+    assert_eq!(config.stt.budget, Some(Duration::from_millis(250)));
+}
+
+/// Each bad file must be rejected with a message naming the key and what was expected.
+#[test]
+fn bad_files_are_rejected_with_the_key_and_the_expectation() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("not toml", "name = ", &["not valid TOML", "line 1"]),
+        (
+            "wrong type",
+            "[stages.vad]\naggressiveness = \"high\"",
+            &["stages.vad.aggressiveness", "integer from 0 to 3", "\"high\""],
+        ),
+        (
+            "out of range",
+            "[stages.vad]\naggressiveness = 7",
+            &["stages.vad.aggressiveness", "7 is out of range"],
+        ),
+        (
+            "unknown backend",
+            "[stages.tts]\nbackend = \"festival\"",
+            &["stages.tts.backend", "`festival`", "espeak"],
+        ),
+        (
+            "typo key",
+            "[stages.turn]\nend_silense_ms = 500",
+            &["stages.turn.end_silense_ms", "unknown key", "end_silence_ms"],
+        ),
+        (
+            "unknown stage",
+            "[stages.vision]\nbudget_ms = 3",
+            &["stages.vision", "unknown stage"],
+        ),
+        (
+            "missing model",
+            "[stages.stt]\nmodel = \"nope.bin\"",
+            &["stages.stt.model", "nope.bin", "does not exist", "persona models"],
+        ),
+        (
+            "no model key",
+            "[stages.stt]\nlanguage = \"en\"",
+            &["stages.stt.model", "is required"],
+        ),
+        (
+            "missing flow",
+            "[stages.dialogue]\nflow = \"flows/none.toml\"",
+            &["stages.dialogue.flow", "does not exist"],
+        ),
+        (
+            "bad budget",
+            "[stages.render]\nbudget_ms = -4",
+            &["stages.render.budget_ms", "positive number of milliseconds"],
+        ),
+        (
+            "budget string",
+            "[stages.render]\nbudget_ms = \"fast\"",
+            &["stages.render.budget_ms", "the string \"fast\""],
+        ),
+        (
+            "odd width",
+            "[output]\nwidth = 511",
+            &["output.width", "must be even"],
+        ),
+        (
+            "bad rate",
+            "[output]\nsample_rate_hz = 44100",
+            &["output.sample_rate_hz", "16000, 24000 or 48000"],
+        ),
+        ("fps", "[output]\nfps = 7", &["output.fps", "does not divide"]),
+        (
+            "unknown edge",
+            "[edges]\nmic_to_brain = 3",
+            &["edges.mic_to_brain", "unknown edge", "turn_to_stt"],
+        ),
+        (
+            "edge zero",
+            "[edges]\nturn_to_stt = 0",
+            &["edges.turn_to_stt", "out of range"],
+        ),
+        (
+            "stage not table",
+            "[stages]\nvad = 3",
+            &["stages.vad", "expected a table"],
+        ),
+        (
+            "unknown top key",
+            "colour = \"blue\"",
+            &["`colour`", "unknown key"],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, needles) in cases {
+        let error = match parse_in(dir.path(), text) {
+            Ok(_) => panic!("case `{name}` was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            error.contains("test.toml"),
+            "case `{name}`: the message must name the file: {error}"
+        );
+        for needle in *needles {
+            assert!(
+                error.contains(needle),
+                "case `{name}`: expected {needle:?} in: {error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn edge_capacities_can_be_overridden() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = parse_in(dir.path(), "[edges]\nturn_to_stt = 1024\n").unwrap();
+    assert_eq!(config.edge_capacities.get("turn_to_stt"), Some(&1024));
+}
+
+#[test]
+fn a_missing_file_names_itself() {
+    let error = PipelineConfig::load(Path::new("/nonexistent/p.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("/nonexistent/p.toml"), "{error}");
+}

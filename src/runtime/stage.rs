@@ -1,0 +1,382 @@
+//! Stage shells: how a stage's core is driven as an actor.
+//!
+//! A stage is an async loop that owns its core and its edges. [`StageCtx::next`] is the one
+//! place that decides what a stage reacts to next, always in this order:
+//!
+//! 1. shutdown (stop now),
+//! 2. an interrupt (a new epoch: flush stale input, abort in-flight work),
+//! 3. data (stale items are dropped here and never reach the core),
+//! 4. the core's deadline.
+//!
+//! so an interrupt always overtakes queued data. [`StageCtx::emit`] sends an output and records
+//! its latency against the stage's budget. [`spawn_stage`] runs the loop either as a tokio task
+//! (light stages) or on a dedicated thread (compute-heavy stages: the same async loop driven by
+//! `Handle::block_on`, so a long synchronous call inside it never stalls the reactor).
+
+use std::future::Future;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use super::edge::{Receiver, Sender};
+use super::epoch::{Epoch, EpochWatch};
+use super::metrics::{Metrics, StageMeter};
+use super::shutdown::ShutdownWatch;
+
+/// Items that may belong to an epoch. `None` means "never stale" (captured audio).
+pub trait Stamped {
+    fn epoch(&self) -> Option<Epoch>;
+}
+
+impl Stamped for crate::audio::AudioFrame {
+    fn epoch(&self) -> Option<Epoch> {
+        self.epoch
+    }
+}
+
+/// A stage failed. The pipeline stops the other stages and reports this.
+#[derive(Debug, Error)]
+pub enum StageError {
+    #[error("stage `{stage}` failed: {message}")]
+    Failed { stage: &'static str, message: String },
+    #[error("stage `{stage}` panicked: {message}")]
+    Panicked { stage: &'static str, message: String },
+}
+
+impl StageError {
+    pub fn failed(stage: &'static str, error: impl std::fmt::Display) -> Self {
+        StageError::Failed {
+            stage,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// What woke a stage.
+#[derive(Debug)]
+pub enum Event<T> {
+    /// Stop now, without draining.
+    Shutdown,
+    /// A new epoch began; stale input has been flushed already.
+    Interrupt(Epoch),
+    /// A fresh input item.
+    Item(T),
+    /// The deadline passed to [`StageCtx::next`] was reached.
+    Deadline,
+    /// The upstream stage finished and everything it sent has been received.
+    Closed,
+}
+
+/// Where a stage runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// A tokio task: for stages whose work per item is microseconds.
+    Task,
+    /// A dedicated OS thread: for stages that compute for milliseconds (STT, TTS, render, encode).
+    Thread,
+}
+
+/// What every stage loop holds besides its core and edges.
+pub struct StageCtx {
+    pub name: &'static str,
+    pub meter: Arc<StageMeter>,
+    pub metrics: Arc<Metrics>,
+    pub epochs: EpochWatch,
+    pub shutdown: ShutdownWatch,
+    /// Arrival time of the input whose first output has not been recorded yet.
+    cause: Option<Instant>,
+    /// The last epoch this stage reacted to.
+    seen_epoch: Epoch,
+}
+
+impl StageCtx {
+    pub fn new(
+        name: &'static str,
+        metrics: Arc<Metrics>,
+        budget: Option<std::time::Duration>,
+        epochs: EpochWatch,
+        shutdown: ShutdownWatch,
+    ) -> Self {
+        let mut epochs = epochs;
+        let seen_epoch = epochs.mark_seen();
+        StageCtx {
+            seen_epoch,
+            name,
+            meter: metrics.stage(name, budget),
+            metrics,
+            epochs,
+            shutdown,
+            cause: None,
+        }
+    }
+
+    /// Waits for the next event on `input` (or until `deadline`), in priority order.
+    pub async fn next<T: Stamped>(&mut self, input: &mut Receiver<T>, deadline: Option<Instant>) -> Event<T> {
+        // Fast path, taken for nearly every item: the same priority order checked with two
+        // atomic loads and a pop, without registering on the shutdown and epoch watches.
+        if let Some(event) = self.poll_ready(input) {
+            return event;
+        }
+        let StageCtx {
+            epochs,
+            shutdown,
+            cause,
+            seen_epoch,
+            ..
+        } = self;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.requested() => return Event::Shutdown,
+                epoch = epochs.changed() => {
+                    *seen_epoch = epoch;
+                    let watch = &*epochs;
+                    input.flush_while(|item| item.epoch().is_some_and(|e| watch.is_stale(e)));
+                    return Event::Interrupt(epoch);
+                }
+                item = input.recv() => match item {
+                    None => return Event::Closed,
+                    Some(item) => {
+                        if item.epoch().is_some_and(|e| epochs.is_stale(e)) {
+                            input.count_flushed(1);
+                            continue;
+                        }
+                        *cause = Some(Instant::now());
+                        return Event::Item(item);
+                    }
+                },
+                _ = sleep_until_opt(deadline) => {
+                    *cause = Some(Instant::now());
+                    return Event::Deadline;
+                }
+            }
+        }
+    }
+
+    /// The next event if one is ready without waiting.
+    fn poll_ready<T: Stamped>(&mut self, input: &mut Receiver<T>) -> Option<Event<T>> {
+        if self.shutdown.is_requested() {
+            return Some(Event::Shutdown);
+        }
+        if self.epochs.current() != self.seen_epoch {
+            let epoch = self.epochs.mark_seen();
+            self.seen_epoch = epoch;
+            let watch = &self.epochs;
+            input.flush_while(|item| item.epoch().is_some_and(|e| watch.is_stale(e)));
+            return Some(Event::Interrupt(epoch));
+        }
+        while let Some(item) = input.try_recv() {
+            if item.epoch().is_some_and(|e| self.epochs.is_stale(e)) {
+                input.count_flushed(1);
+                continue;
+            }
+            self.cause = Some(Instant::now());
+            return Some(Event::Item(item));
+        }
+        None
+    }
+
+    /// Marks `at` as the arrival of the input that the next emitted output answers (for outputs
+    /// caused by something other than the last item from [`StageCtx::next`]).
+    pub fn set_cause(&mut self, at: Instant) {
+        self.cause = Some(at);
+    }
+
+    /// True when `epoch` is older than the current one.
+    pub fn is_stale(&self, epoch: Epoch) -> bool {
+        self.epochs.is_stale(epoch)
+    }
+
+    /// Records the latency of an output of `epoch` if it is the first answer to the current cause.
+    pub fn record_output(&mut self, epoch: Epoch) {
+        if let Some(cause) = self.cause.take() {
+            self.meter.record(epoch, cause, Instant::now());
+        }
+    }
+
+    /// Sends `item` downstream, first recording its latency. Items without an epoch are
+    /// attributed to the current one. Fails when the downstream stage is gone.
+    pub async fn emit<T: Stamped>(&mut self, output: &mut Sender<T>, item: T) -> Result<(), StageError> {
+        let epoch = item.epoch().unwrap_or_else(|| self.epochs.current());
+        self.record_output(epoch);
+        output.send(item).await.map(|_| ()).map_err(|_| {
+            StageError::failed(
+                self.name,
+                format!("its output edge `{}` was closed", output.name()),
+            )
+        })
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A running stage.
+pub struct StageHandle {
+    pub name: &'static str,
+    done: oneshot::Receiver<Result<(), StageError>>,
+}
+
+impl StageHandle {
+    /// Waits for the stage to return.
+    pub async fn join(self) -> Result<(), StageError> {
+        let name = self.name;
+        self.done.await.unwrap_or_else(|_| {
+            Err(StageError::Panicked {
+                stage: name,
+                message: "the stage ended without reporting".into(),
+            })
+        })
+    }
+}
+
+/// Runs `stage` as an actor. A panic inside it is caught and reported as
+/// [`StageError::Panicked`]; it never takes the process (or other sessions) down.
+pub fn spawn_stage<F>(name: &'static str, placement: Placement, stage: F) -> StageHandle
+where
+    F: Future<Output = Result<(), StageError>> + Send + 'static,
+{
+    let (done_tx, done) = oneshot::channel();
+    let guarded = async move {
+        let result = match futures_catch_unwind(stage).await {
+            Ok(result) => result,
+            Err(message) => Err(StageError::Panicked { stage: name, message }),
+        };
+        if let Err(error) = &result {
+            tracing::error!(stage = name, %error, "stage stopped");
+        }
+        let _ = done_tx.send(result);
+    };
+    match placement {
+        Placement::Task => {
+            tokio::spawn(guarded);
+        }
+        Placement::Thread => {
+            let handle = tokio::runtime::Handle::current();
+            std::thread::Builder::new()
+                .name(format!("persona-{name}"))
+                .spawn(move || handle.block_on(guarded))
+                .expect("the OS refused to start a stage thread");
+        }
+    }
+    StageHandle { name, done }
+}
+
+/// Polls `future`, turning a panic into an error message.
+async fn futures_catch_unwind<F: Future>(future: F) -> Result<F::Output, String> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic_message(&panic))),
+        }
+    })
+    .await
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::edge::{EdgeSpec, FullPolicy, edge};
+    use crate::runtime::epoch::epoch_channel;
+    use crate::runtime::metrics::SessionClock;
+    use crate::runtime::shutdown::Shutdown;
+
+    #[derive(Debug, PartialEq)]
+    struct Tagged(u64, u32);
+
+    impl Stamped for Tagged {
+        fn epoch(&self) -> Option<Epoch> {
+            Some(Epoch(self.0))
+        }
+    }
+
+    fn ctx() -> (StageCtx, crate::runtime::epoch::Interrupter, Shutdown) {
+        let (interrupter, epochs) = epoch_channel();
+        let shutdown = Shutdown::new();
+        let metrics = Metrics::new(SessionClock::starting_now());
+        (
+            StageCtx::new("test", metrics, None, epochs, shutdown.watch()),
+            interrupter,
+            shutdown,
+        )
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_overtakes_queued_data_and_flushes_stale_items() {
+        let (mut ctx, interrupter, _shutdown) = ctx();
+        let (mut tx, mut rx) = edge(EdgeSpec::new("speech", 8, FullPolicy::Wait));
+        tx.send(Tagged(0, 1)).await.unwrap();
+        tx.send(Tagged(0, 2)).await.unwrap();
+        interrupter.bump();
+        tx.send(Tagged(1, 3)).await.unwrap();
+
+        assert!(matches!(
+            ctx.next(&mut rx, None).await,
+            Event::Interrupt(Epoch(1))
+        ));
+        match ctx.next(&mut rx, None).await {
+            Event::Item(item) => assert_eq!(item, Tagged(1, 3)),
+            other => panic!("expected the fresh item, got {other:?}"),
+        }
+        assert_eq!(rx.stats().report().flushed, 2);
+    }
+
+    #[tokio::test]
+    async fn stale_items_queued_after_the_interrupt_was_seen_are_dropped_too() {
+        let (mut ctx, interrupter, _shutdown) = ctx();
+        let (mut tx, mut rx) = edge(EdgeSpec::new("speech", 8, FullPolicy::Wait));
+        interrupter.bump();
+        assert!(matches!(ctx.next(&mut rx, None).await, Event::Interrupt(_)));
+        tx.send(Tagged(0, 9)).await.unwrap(); // a slow producer still finishing epoch 0
+        tx.send(Tagged(1, 1)).await.unwrap();
+        drop(tx);
+        assert!(matches!(ctx.next(&mut rx, None).await, Event::Item(Tagged(1, 1))));
+        assert!(matches!(ctx.next(&mut rx, None).await, Event::Closed));
+    }
+
+    #[tokio::test]
+    async fn shutdown_comes_before_data() {
+        let (mut ctx, _interrupter, shutdown) = ctx();
+        let (mut tx, mut rx) = edge(EdgeSpec::new("speech", 8, FullPolicy::Wait));
+        tx.send(Tagged(0, 1)).await.unwrap();
+        shutdown.trigger();
+        assert!(matches!(ctx.next(&mut rx, None).await, Event::Shutdown));
+    }
+
+    #[tokio::test]
+    async fn a_deadline_wakes_an_idle_stage() {
+        let (mut ctx, _interrupter, _shutdown) = ctx();
+        let (_tx, mut rx) = edge::<Tagged>(EdgeSpec::new("speech", 8, FullPolicy::Wait));
+        let deadline = Instant::now() + std::time::Duration::from_millis(20);
+        assert!(matches!(ctx.next(&mut rx, Some(deadline)).await, Event::Deadline));
+        assert!(Instant::now() >= deadline);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_stage_is_reported_not_propagated() {
+        let handle = spawn_stage("doomed", Placement::Thread, async { panic!("boom") });
+        match handle.join().await {
+            Err(StageError::Panicked { stage, message }) => {
+                assert_eq!(stage, "doomed");
+                assert_eq!(message, "boom");
+            }
+            other => panic!("expected a panic report, got {other:?}"),
+        }
+    }
+}
