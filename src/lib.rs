@@ -13,6 +13,7 @@
 
 pub mod audio;
 pub mod config;
+pub mod models;
 pub mod motion;
 pub mod render;
 pub mod runtime;

@@ -1,8 +1,17 @@
 //! Speech to text.
 //!
 //! A [`Transcriber`] turns 16 kHz mono audio into text; the STT stage decides when to call it.
+//! Backends: [`whisper`] (whisper.cpp). [`synthetic`] writes a tiny random-weight whisper model
+//! so tests and demos exercise the real backend without downloading one.
+
+mod ggml;
+pub mod synthetic;
+pub mod whisper;
 
 use thiserror::Error;
+
+pub use synthetic::{TINY_WHISPER_FILE, write_tiny_whisper};
+pub use whisper::{WhisperSettings, WhisperTranscriber};
 
 /// Errors of speech-to-text backends.
 #[derive(Debug, Error)]
@@ -12,6 +21,12 @@ pub enum SttError {
     )]
     ModelLoad {
         path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("speech-to-text setting `{name}` has the invalid value {value}: {reason}")]
+    InvalidSetting {
+        name: &'static str,
+        value: String,
         reason: String,
     },
     #[error("speech-to-text decoding failed: {0}")]
