@@ -19,3 +19,5 @@ pub mod render;
 pub mod runtime;
 pub mod stt;
 pub mod tts;
+pub mod turn;
+pub mod vad;

@@ -13,6 +13,7 @@
 //! (light stages) or on a dedicated thread (compute-heavy stages: the same async loop driven by
 //! `Handle::block_on`, so a long synchronous call inside it never stalls the reactor).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -69,6 +70,27 @@ pub enum Event<T> {
     Closed,
 }
 
+/// What woke a stage that also listens to its worker (see [`StageCtx::next_with_side`]).
+#[derive(Debug)]
+pub enum SideEvent<T, S> {
+    Shutdown,
+    Interrupt(Epoch),
+    Item(T),
+    /// A result from the side input.
+    Side(S),
+    Deadline,
+    /// The main input finished.
+    Closed,
+    /// The side input's producer is gone (the worker stopped).
+    SideClosed,
+}
+
+impl Stamped for Infallible {
+    fn epoch(&self) -> Option<Epoch> {
+        match *self {}
+    }
+}
+
 /// Where a stage runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -114,9 +136,30 @@ impl StageCtx {
 
     /// Waits for the next event on `input` (or until `deadline`), in priority order.
     pub async fn next<T: Stamped>(&mut self, input: &mut Receiver<T>, deadline: Option<Instant>) -> Event<T> {
+        match self.next_with_side::<T, Infallible>(input, None, deadline).await {
+            SideEvent::Shutdown => Event::Shutdown,
+            SideEvent::Interrupt(epoch) => Event::Interrupt(epoch),
+            SideEvent::Item(item) => Event::Item(item),
+            SideEvent::Deadline => Event::Deadline,
+            SideEvent::Closed => Event::Closed,
+            SideEvent::Side(never) => match never {},
+            SideEvent::SideClosed => unreachable!("no side input was given"),
+        }
+    }
+
+    /// Like [`StageCtx::next`] with a second input — results coming back from the stage's own
+    /// worker thread — served after interrupts and before the main input, so a finished result
+    /// is never stuck behind queued data. Side items are delivered even when stale (the stage
+    /// keeps count of its outstanding work); a closed side input is reported as `SideClosed`.
+    pub async fn next_with_side<T: Stamped, S: Stamped>(
+        &mut self,
+        input: &mut Receiver<T>,
+        mut side: Option<&mut Receiver<S>>,
+        deadline: Option<Instant>,
+    ) -> SideEvent<T, S> {
         // Fast path, taken for nearly every item: the same priority order checked with two
         // atomic loads and a pop, without registering on the shutdown and epoch watches.
-        if let Some(event) = self.poll_ready(input) {
+        if let Some(event) = self.poll_ready(input, side.as_deref_mut()) {
             return event;
         }
         let StageCtx {
@@ -126,46 +169,62 @@ impl StageCtx {
             seen_epoch,
             ..
         } = self;
+        let side_open = side.as_ref().is_some_and(|s| !s.is_finished());
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.requested() => return Event::Shutdown,
+                _ = shutdown.requested() => return SideEvent::Shutdown,
                 epoch = epochs.changed() => {
                     *seen_epoch = epoch;
                     let watch = &*epochs;
                     input.flush_while(|item| item.epoch().is_some_and(|e| watch.is_stale(e)));
-                    return Event::Interrupt(epoch);
+                    return SideEvent::Interrupt(epoch);
                 }
+                item = recv_side(side.as_deref_mut()), if side_open => match item {
+                    None => return SideEvent::SideClosed,
+                    Some(item) => {
+                        *cause = Some(Instant::now());
+                        return SideEvent::Side(item);
+                    }
+                },
                 item = input.recv() => match item {
-                    None => return Event::Closed,
+                    None => return SideEvent::Closed,
                     Some(item) => {
                         if item.epoch().is_some_and(|e| epochs.is_stale(e)) {
                             input.count_flushed(1);
                             continue;
                         }
                         *cause = Some(Instant::now());
-                        return Event::Item(item);
+                        return SideEvent::Item(item);
                     }
                 },
                 _ = sleep_until_opt(deadline) => {
                     *cause = Some(Instant::now());
-                    return Event::Deadline;
+                    return SideEvent::Deadline;
                 }
             }
         }
     }
 
     /// The next event if one is ready without waiting.
-    fn poll_ready<T: Stamped>(&mut self, input: &mut Receiver<T>) -> Option<Event<T>> {
+    fn poll_ready<T: Stamped, S: Stamped>(
+        &mut self,
+        input: &mut Receiver<T>,
+        side: Option<&mut Receiver<S>>,
+    ) -> Option<SideEvent<T, S>> {
         if self.shutdown.is_requested() {
-            return Some(Event::Shutdown);
+            return Some(SideEvent::Shutdown);
         }
         if self.epochs.current() != self.seen_epoch {
             let epoch = self.epochs.mark_seen();
             self.seen_epoch = epoch;
             let watch = &self.epochs;
             input.flush_while(|item| item.epoch().is_some_and(|e| watch.is_stale(e)));
-            return Some(Event::Interrupt(epoch));
+            return Some(SideEvent::Interrupt(epoch));
+        }
+        if let Some(item) = side.and_then(|side| side.try_recv()) {
+            self.cause = Some(Instant::now());
+            return Some(SideEvent::Side(item));
         }
         while let Some(item) = input.try_recv() {
             if item.epoch().is_some_and(|e| self.epochs.is_stale(e)) {
@@ -173,7 +232,7 @@ impl StageCtx {
                 continue;
             }
             self.cause = Some(Instant::now());
-            return Some(Event::Item(item));
+            return Some(SideEvent::Item(item));
         }
         None
     }
@@ -207,6 +266,13 @@ impl StageCtx {
                 format!("its output edge `{}` was closed", output.name()),
             )
         })
+    }
+}
+
+async fn recv_side<S>(side: Option<&mut Receiver<S>>) -> Option<S> {
+    match side {
+        Some(side) => side.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,11 +5,13 @@
 //! so tests and demos exercise the real backend without downloading one.
 
 mod ggml;
+pub mod stage;
 pub mod synthetic;
 pub mod whisper;
 
 use thiserror::Error;
 
+pub use stage::Transcript;
 pub use synthetic::{TINY_WHISPER_FILE, write_tiny_whisper};
 pub use whisper::{WhisperSettings, WhisperTranscriber};
 
