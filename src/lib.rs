@@ -13,11 +13,13 @@
 
 pub mod audio;
 pub mod config;
+pub mod dialogue;
 pub mod models;
 pub mod motion;
 pub mod render;
 pub mod runtime;
 pub mod stt;
+pub mod transport;
 pub mod tts;
 pub mod turn;
 pub mod vad;

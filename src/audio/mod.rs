@@ -3,6 +3,7 @@
 //! Nothing here knows about stages, edges or time beyond sample counts: these are plain values
 //! and functions the stages and tools build on.
 
+pub mod conform;
 pub mod frame;
 pub mod resample;
 pub mod wav;

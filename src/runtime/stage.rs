@@ -237,6 +237,16 @@ impl StageCtx {
         None
     }
 
+    /// Sleeps until `deadline` unless shutdown comes first; returns false on shutdown.
+    /// For sources, which have no input edge to wait on.
+    pub async fn sleep_until(&mut self, deadline: Instant) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.requested() => false,
+            _ = tokio::time::sleep_until(deadline) => true,
+        }
+    }
+
     /// Marks `at` as the arrival of the input that the next emitted output answers (for outputs
     /// caused by something other than the last item from [`StageCtx::next`]).
     pub fn set_cause(&mut self, at: Instant) {
