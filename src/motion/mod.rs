@@ -1,5 +1,19 @@
 //! Motion: turning speech into a pose per video frame.
+//!
+//! [`spec`] defines the pose; [`visemes`] maps espeak-ng phonemes to mouth shapes; [`rules`]
+//! turns phoneme timings into coarticulated frames (the rule-based backend, and the teacher of
+//! the learned one); [`energy`] moves the mouth from audio alone when no timings exist; [`idle`]
+//! adds blinks, head drift and gaze on top of either.
 
+mod coarticulation;
+pub mod energy;
+pub mod idle;
+pub mod rules;
 pub mod spec;
+pub mod visemes;
 
+pub use energy::EnergyMotion;
+pub use idle::IdleMotion;
+pub use rules::RulesMotion;
 pub use spec::{CHANNEL_COUNT, Channel, FrameClock, MotionFrame, MotionVector};
+pub use visemes::{Phone, Viseme, phone_for, viseme_for};
