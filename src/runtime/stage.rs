@@ -136,7 +136,10 @@ impl StageCtx {
 
     /// Waits for the next event on `input` (or until `deadline`), in priority order.
     pub async fn next<T: Stamped>(&mut self, input: &mut Receiver<T>, deadline: Option<Instant>) -> Event<T> {
-        match self.next_with_side::<T, Infallible>(input, None, deadline).await {
+        match self
+            .next_event::<T, Infallible>(Some(input), None, deadline)
+            .await
+        {
             SideEvent::Shutdown => Event::Shutdown,
             SideEvent::Interrupt(epoch) => Event::Interrupt(epoch),
             SideEvent::Item(item) => Event::Item(item),
@@ -154,12 +157,35 @@ impl StageCtx {
     pub async fn next_with_side<T: Stamped, S: Stamped>(
         &mut self,
         input: &mut Receiver<T>,
+        side: Option<&mut Receiver<S>>,
+        deadline: Option<Instant>,
+    ) -> SideEvent<T, S> {
+        self.next_event(Some(input), side, deadline).await
+    }
+
+    /// Waits for shutdown, an interrupt or the deadline without taking input: for a stage whose
+    /// own buffer is full, so the upstream edge fills and pushes back.
+    pub async fn next_without_input<T: Stamped>(&mut self, deadline: Option<Instant>) -> Event<T> {
+        match self.next_event::<T, Infallible>(None, None, deadline).await {
+            SideEvent::Shutdown => Event::Shutdown,
+            SideEvent::Interrupt(epoch) => Event::Interrupt(epoch),
+            SideEvent::Deadline => Event::Deadline,
+            SideEvent::Item(_) | SideEvent::Closed => unreachable!("no input was given"),
+            SideEvent::Side(never) => match never {},
+            SideEvent::SideClosed => unreachable!("no side input was given"),
+        }
+    }
+
+    /// The one event loop behind every `next*` method.
+    async fn next_event<T: Stamped, S: Stamped>(
+        &mut self,
+        mut input: Option<&mut Receiver<T>>,
         mut side: Option<&mut Receiver<S>>,
         deadline: Option<Instant>,
     ) -> SideEvent<T, S> {
         // Fast path, taken for nearly every item: the same priority order checked with two
         // atomic loads and a pop, without registering on the shutdown and epoch watches.
-        if let Some(event) = self.poll_ready(input, side.as_deref_mut()) {
+        if let Some(event) = self.poll_ready(input.as_deref_mut(), side.as_deref_mut()) {
             return event;
         }
         let StageCtx {
@@ -170,6 +196,7 @@ impl StageCtx {
             ..
         } = self;
         let side_open = side.as_ref().is_some_and(|s| !s.is_finished());
+        let has_input = input.is_some();
         loop {
             tokio::select! {
                 biased;
@@ -177,7 +204,9 @@ impl StageCtx {
                 epoch = epochs.changed() => {
                     *seen_epoch = epoch;
                     let watch = &*epochs;
-                    input.flush_while(|item| item.epoch().is_some_and(|e| watch.is_stale(e)));
+                    if let Some(input) = input.as_deref_mut() {
+                        input.flush_while(|item| item.epoch().is_some_and(|e| watch.is_stale(e)));
+                    }
                     return SideEvent::Interrupt(epoch);
                 }
                 item = recv_side(side.as_deref_mut()), if side_open => match item {
@@ -187,11 +216,13 @@ impl StageCtx {
                         return SideEvent::Side(item);
                     }
                 },
-                item = input.recv() => match item {
+                item = recv_side(input.as_deref_mut()), if has_input => match item {
                     None => return SideEvent::Closed,
                     Some(item) => {
                         if item.epoch().is_some_and(|e| epochs.is_stale(e)) {
-                            input.count_flushed(1);
+                            if let Some(input) = input.as_deref() {
+                                input.count_flushed(1);
+                            }
                             continue;
                         }
                         *cause = Some(Instant::now());
@@ -209,7 +240,7 @@ impl StageCtx {
     /// The next event if one is ready without waiting.
     fn poll_ready<T: Stamped, S: Stamped>(
         &mut self,
-        input: &mut Receiver<T>,
+        mut input: Option<&mut Receiver<T>>,
         side: Option<&mut Receiver<S>>,
     ) -> Option<SideEvent<T, S>> {
         if self.shutdown.is_requested() {
@@ -219,13 +250,16 @@ impl StageCtx {
             let epoch = self.epochs.mark_seen();
             self.seen_epoch = epoch;
             let watch = &self.epochs;
-            input.flush_while(|item| item.epoch().is_some_and(|e| watch.is_stale(e)));
+            if let Some(input) = input.as_deref_mut() {
+                input.flush_while(|item| item.epoch().is_some_and(|e| watch.is_stale(e)));
+            }
             return Some(SideEvent::Interrupt(epoch));
         }
         if let Some(item) = side.and_then(|side| side.try_recv()) {
             self.cause = Some(Instant::now());
             return Some(SideEvent::Side(item));
         }
+        let input = input?;
         while let Some(item) = input.try_recv() {
             if item.epoch().is_some_and(|e| self.epochs.is_stale(e)) {
                 input.count_flushed(1);
@@ -279,9 +313,10 @@ impl StageCtx {
     }
 }
 
-async fn recv_side<S>(side: Option<&mut Receiver<S>>) -> Option<S> {
-    match side {
-        Some(side) => side.recv().await,
+/// Receives from an optional edge; pending forever when there is none.
+async fn recv_side<S>(edge: Option<&mut Receiver<S>>) -> Option<S> {
+    match edge {
+        Some(edge) => edge.recv().await,
         None => std::future::pending().await,
     }
 }
