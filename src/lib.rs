@@ -12,6 +12,7 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod audio;
+pub mod encode;
 pub mod motion;
 pub mod render;
 pub mod runtime;
