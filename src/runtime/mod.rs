@@ -7,7 +7,7 @@ pub mod metrics;
 pub mod shutdown;
 pub mod stage;
 
-pub use edge::{EdgeSpec, FullPolicy, Receiver, Sender, edge};
+pub use edge::{EdgeSpec, FullPolicy, Receiver, Sender, TrySendError, edge};
 pub use epoch::{CancelProbe, Epoch, EpochWatch, Interrupter, epoch_channel};
 pub use metrics::{EndpointReason, Metrics, SessionClock, StageMeter, TurnMark};
 pub use shutdown::{Shutdown, ShutdownWatch};

@@ -5,6 +5,7 @@
 //! not resample, frame or schedule audio.
 
 pub mod espeak;
+pub mod stage;
 pub mod timing;
 
 use thiserror::Error;

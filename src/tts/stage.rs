@@ -1,0 +1,260 @@
+//! The TTS stage: speaks each reply piece and streams audio plus phoneme timing downstream.
+//!
+//! Audio leaves as soon as the engine produces it: the synthesis callback resamples to the
+//! output rate, frames it, and pushes frames without blocking while the edge has room; the rest
+//! waits in a backlog (bounded by one reply piece) that drains after synthesis returns. The
+//! callback never blocks, so the process-wide engine lock is held only for synthesis itself.
+//! An interrupt cancels synthesis from inside the callback and drops the backlog.
+//!
+//! Positions: every reply of one epoch is one utterance on its own sample clock at the output
+//! rate, starting at 0; phoneme marks are placed on that same clock.
+
+use std::collections::VecDeque;
+
+use arrayvec::ArrayVec;
+
+use crate::audio::{AudioFrame, MAX_FRAME_SAMPLES, StreamResampler};
+use crate::dialogue::ReplyText;
+use crate::runtime::{
+    CancelProbe, Epoch, Event, Receiver, Sender, StageCtx, StageError, Stamped, TrySendError,
+};
+
+use super::espeak::{Flow, SynthChunk, SynthSummary};
+use super::{PhonemeMark, TtsError};
+
+/// Phoneme marks per item; larger batches are split.
+pub const PHONEMES_PER_ITEM: usize = 16;
+
+/// A speech synthesiser backend.
+pub trait SpeechSynth: Send {
+    fn sample_rate_hz(&self) -> u32;
+    /// Speaks `text`, handing each chunk of audio and marks to `on_chunk` as it is produced.
+    fn synthesize(
+        &mut self,
+        text: &str,
+        on_chunk: &mut dyn FnMut(SynthChunk<'_>) -> Flow,
+    ) -> Result<SynthSummary, TtsError>;
+}
+
+/// What the TTS stage sends to motion.
+#[derive(Debug)]
+pub enum TtsPayload {
+    /// Utterance audio at the output rate.
+    Audio(AudioFrame),
+    /// Phonemes starting at utterance-local output-rate samples (sent before the audio they label).
+    Phonemes(ArrayVec<PhonemeMark, PHONEMES_PER_ITEM>),
+    /// The utterance is complete: `total_samples` of audio were sent.
+    End { total_samples: u64 },
+}
+
+#[derive(Debug)]
+pub struct TtsItem {
+    pub epoch: Epoch,
+    pub payload: TtsPayload,
+}
+
+impl Stamped for TtsItem {
+    fn epoch(&self) -> Option<Epoch> {
+        Some(self.epoch)
+    }
+}
+
+/// One epoch's speech being produced.
+struct Utterance {
+    epoch: Epoch,
+    /// Engine-rate samples synthesised so far in this utterance (positions marks).
+    engine_samples: u64,
+    /// Output-rate samples framed so far.
+    framed_samples: u64,
+    /// Resampled audio not yet framed.
+    pending: Vec<f32>,
+}
+
+/// Turns engine chunks into items; shared by the callback and the drain.
+struct Framer {
+    engine_rate_hz: u32,
+    output_rate_hz: u32,
+    frame_samples: usize,
+    resampler: StreamResampler,
+    scratch_in: Vec<f32>,
+}
+
+impl Framer {
+    fn marks(&self, utterance: &Utterance, marks: &[PhonemeMark], out: &mut impl FnMut(TtsPayload)) {
+        for batch in marks.chunks(PHONEMES_PER_ITEM) {
+            let converted = batch
+                .iter()
+                .map(|mark| PhonemeMark {
+                    symbol: mark.symbol,
+                    start_sample: (utterance.engine_samples + mark.start_sample) * self.output_rate_hz as u64
+                        / self.engine_rate_hz as u64,
+                })
+                .collect();
+            out(TtsPayload::Phonemes(converted));
+        }
+    }
+
+    fn audio(&mut self, utterance: &mut Utterance, samples: &[i16], out: &mut impl FnMut(TtsPayload)) {
+        self.scratch_in.clear();
+        self.scratch_in
+            .extend(samples.iter().map(|s| *s as f32 / 32768.0));
+        self.resampler.process(&self.scratch_in, &mut utterance.pending);
+        utterance.engine_samples += samples.len() as u64;
+        self.frame(utterance, false, out);
+    }
+
+    fn finish(&mut self, utterance: &mut Utterance, out: &mut impl FnMut(TtsPayload)) {
+        self.resampler.flush(&mut utterance.pending);
+        self.frame(utterance, true, out);
+    }
+
+    fn frame(&self, utterance: &mut Utterance, all: bool, out: &mut impl FnMut(TtsPayload)) {
+        let mut offset = 0;
+        while utterance.pending.len() - offset >= self.frame_samples
+            || (all && offset < utterance.pending.len())
+        {
+            let len = (utterance.pending.len() - offset).min(self.frame_samples);
+            let frame = AudioFrame::new(
+                self.output_rate_hz,
+                utterance.framed_samples,
+                &utterance.pending[offset..offset + len],
+            )
+            .with_epoch(utterance.epoch);
+            utterance.framed_samples += len as u64;
+            offset += len;
+            out(TtsPayload::Audio(frame));
+        }
+        utterance.pending.drain(..offset);
+    }
+}
+
+/// The TTS stage (runs on its own thread: synthesis is synchronous).
+pub async fn run_stage(
+    mut ctx: StageCtx,
+    mut synth: Box<dyn SpeechSynth>,
+    output_rate_hz: u32,
+    mut input: Receiver<ReplyText>,
+    mut output: Sender<TtsItem>,
+) -> Result<(), StageError> {
+    let frame_samples = (output_rate_hz as usize / 50).min(MAX_FRAME_SAMPLES);
+    let mut framer = Framer {
+        engine_rate_hz: synth.sample_rate_hz(),
+        output_rate_hz,
+        frame_samples,
+        resampler: StreamResampler::new(synth.sample_rate_hz(), output_rate_hz)
+            .map_err(|e| StageError::failed(ctx.name, e))?,
+        scratch_in: Vec::new(),
+    };
+    let mut utterance: Option<Utterance> = None;
+    let mut backlog: VecDeque<TtsPayload> = VecDeque::new();
+    loop {
+        let piece = match ctx.next(&mut input, None).await {
+            Event::Item(piece) => piece,
+            Event::Interrupt(_) | Event::Deadline => continue,
+            Event::Closed | Event::Shutdown => return Ok(()),
+        };
+        if utterance.as_ref().is_none_or(|u| u.epoch != piece.epoch) {
+            framer.resampler.reset();
+            utterance = Some(Utterance {
+                epoch: piece.epoch,
+                engine_samples: 0,
+                framed_samples: 0,
+                pending: Vec::with_capacity(frame_samples * 4),
+            });
+        }
+        let current = utterance.as_mut().expect("set above");
+        let epoch = piece.epoch;
+        let cancel: CancelProbe = ctx.epochs.probe(epoch);
+        let shutdown = ctx.shutdown.clone();
+        let mut sent_first = false;
+        {
+            // Sends without blocking while the edge has room, else queues in the backlog.
+            let mut deliver = |payload: TtsPayload| {
+                if !backlog.is_empty() {
+                    backlog.push_back(payload);
+                    return;
+                }
+                if !sent_first && matches!(payload, TtsPayload::Audio(_)) {
+                    ctx.record_output(epoch);
+                    sent_first = true;
+                }
+                match output.try_send(TtsItem { epoch, payload }) {
+                    Ok(_) | Err(TrySendError::Closed(_)) => {}
+                    Err(TrySendError::Full(item)) => backlog.push_back(item.payload),
+                }
+            };
+            let result = synth.synthesize(&piece.text, &mut |chunk: SynthChunk<'_>| {
+                if cancel.is_cancelled() || shutdown.is_requested() {
+                    return Flow::Stop;
+                }
+                framer.marks(current, chunk.phonemes, &mut deliver);
+                framer.audio(current, chunk.samples, &mut deliver);
+                Flow::Continue
+            });
+            match result {
+                Ok(summary) if summary.cancelled => tracing::debug!(turn = epoch.0, "synthesis cancelled"),
+                Ok(_) => {}
+                // The turn recovers: what was synthesised is played and the utterance ends.
+                Err(error) => tracing::error!(turn = epoch.0, %error, text = %piece.text, "synthesis failed"),
+            }
+            if piece.is_last && !cancel.is_cancelled() {
+                framer.finish(current, &mut deliver);
+                let total_samples = current.framed_samples;
+                deliver(TtsPayload::End { total_samples });
+            }
+        }
+        if output.is_closed() {
+            return Err(StageError::failed(
+                ctx.name,
+                "its output edge `tts_to_motion` was closed",
+            ));
+        }
+        while let Some(payload) = backlog.pop_front() {
+            if ctx.is_stale(epoch) || ctx.shutdown.is_requested() {
+                backlog.clear();
+                break;
+            }
+            if !sent_first && matches!(payload, TtsPayload::Audio(_)) {
+                ctx.record_output(epoch);
+                sent_first = true;
+            }
+            ctx.emit(&mut output, TtsItem { epoch, payload }).await?;
+        }
+        if piece.is_last {
+            utterance = None;
+        }
+    }
+}
+
+/// An espeak-ng voice as a [`SpeechSynth`].
+pub struct EspeakSynth {
+    engine: &'static super::espeak::Espeak,
+    voice: super::espeak::VoiceSettings,
+}
+
+impl EspeakSynth {
+    /// Checks the engine and the voice now, so a bad voice fails before the pipeline starts.
+    pub fn new(voice: super::espeak::VoiceSettings) -> Result<Self, TtsError> {
+        voice.validate()?;
+        let engine = super::espeak::Espeak::global()?;
+        let voices = engine.voices()?;
+        if !voices.iter().any(|v| v.eq_ignore_ascii_case(&voice.voice)) {
+            return Err(TtsError::UnknownVoice { voice: voice.voice });
+        }
+        Ok(EspeakSynth { engine, voice })
+    }
+}
+
+impl SpeechSynth for EspeakSynth {
+    fn sample_rate_hz(&self) -> u32 {
+        self.engine.sample_rate_hz()
+    }
+
+    fn synthesize(
+        &mut self,
+        text: &str,
+        on_chunk: &mut dyn FnMut(SynthChunk<'_>) -> Flow,
+    ) -> Result<SynthSummary, TtsError> {
+        self.engine.synthesize(text, &self.voice, on_chunk)
+    }
+}
