@@ -17,6 +17,7 @@ pub mod dialogue;
 pub mod encode;
 pub mod models;
 pub mod motion;
+pub mod playout;
 pub mod render;
 pub mod runtime;
 pub mod stt;

@@ -10,6 +10,7 @@ pub mod energy;
 pub mod idle;
 pub mod rules;
 pub mod spec;
+pub mod stage;
 pub mod visemes;
 
 pub use energy::EnergyMotion;
