@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub use conform::Conformer;
 pub use frame::{AudioFrame, LISTEN_FRAME_SAMPLES, LISTEN_RATE_HZ, MAX_FRAME_SAMPLES};
 pub use resample::{StreamResampler, resample_all};
 pub use wav::{AudioDiagnostics, DecodedAudio, read_wav, remove_dc, write_wav};

@@ -5,6 +5,7 @@
 
 pub mod face;
 pub mod frame;
+pub mod stage;
 
 pub use face::FaceRenderer;
 pub use frame::VideoFrame;

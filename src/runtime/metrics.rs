@@ -231,8 +231,9 @@ impl StageMeter {
         self.budget
     }
 
-    /// Records one output of `epoch`, caused by an input that arrived at `input_at`.
-    pub fn record(&self, epoch: Epoch, input_at: Instant, output_at: Instant) {
+    /// Records one output caused by an input that arrived at `input_at`; `turn` is the turn it
+    /// belongs to (`None`: it counts in the histogram only).
+    pub fn record(&self, turn: Option<Epoch>, input_at: Instant, output_at: Instant) {
         let latency = output_at.saturating_duration_since(input_at);
         let latency_us = (latency.as_micros() as u64).clamp(1, HISTOGRAM_MAX_US);
         self.histogram_us.lock().saturating_record(latency_us);
@@ -241,11 +242,13 @@ impl StageMeter {
             self.violations.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 stage = self.name,
-                turn = epoch.0,
                 latency_ms = latency.as_secs_f64() * 1e3,
                 "over budget"
             );
         }
+        let Some(epoch) = turn else {
+            return;
+        };
         if self.last_logged_epoch.swap(epoch.0, Ordering::Relaxed) != epoch.0 {
             let latency_ms = latency.as_secs_f64() * 1000.0;
             tracing::info!(
@@ -374,15 +377,16 @@ mod tests {
         let meter = metrics.stage("stt", Some(Duration::from_millis(10)));
         let ms = |n: u64| start + Duration::from_millis(n);
 
-        meter.record(Epoch(1), ms(100), ms(105)); // 5 ms: within budget
-        meter.record(Epoch(1), ms(200), ms(230)); // 30 ms: over, but not the turn's first
-        meter.record(Epoch(2), ms(300), ms(325)); // 25 ms: over, first of turn 2
+        meter.record(Some(Epoch(1)), ms(100), ms(105)); // 5 ms: within budget
+        meter.record(Some(Epoch(1)), ms(200), ms(230)); // 30 ms: over, but not the turn's first
+        meter.record(None, ms(250), ms(251)); // idle output: histogram only
+        meter.record(Some(Epoch(2)), ms(300), ms(325)); // 25 ms: over, first of turn 2
 
         let summary = meter.summary();
-        assert_eq!(summary.items, 3);
+        assert_eq!(summary.items, 4);
         assert_eq!(summary.violations, 2);
         assert_eq!(summary.budget_ms, Some(10.0));
-        assert!((summary.p50_ms - 25.0).abs() < 0.1, "{summary:?}");
+        assert!((summary.p50_ms - 5.0).abs() < 0.1, "{summary:?}");
         assert!((summary.max_ms - 30.0).abs() < 0.1, "{summary:?}");
 
         let turns = metrics.turns().records();

@@ -111,6 +111,17 @@ pub struct StageCtx {
     cause: Option<Instant>,
     /// The last epoch this stage reacted to.
     seen_epoch: Epoch,
+    /// Whether outputs without an epoch count towards the current turn's first output.
+    unstamped: Unstamped,
+}
+
+/// How a stage's outputs without an epoch are attributed in the per-turn log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unstamped {
+    /// Captured audio: it belongs to whatever turn is current when it passes.
+    CurrentTurn,
+    /// Idle output (silence, idle frames): it belongs to no turn.
+    NoTurn,
 }
 
 impl StageCtx {
@@ -125,6 +136,7 @@ impl StageCtx {
         let seen_epoch = epochs.mark_seen();
         StageCtx {
             seen_epoch,
+            unstamped: Unstamped::CurrentTurn,
             name,
             meter: metrics.stage(name, budget),
             metrics,
@@ -281,6 +293,12 @@ impl StageCtx {
         }
     }
 
+    /// Sets how outputs without an epoch are attributed (default: the current turn).
+    pub fn with_unstamped(mut self, unstamped: Unstamped) -> Self {
+        self.unstamped = unstamped;
+        self
+    }
+
     /// Marks `at` as the arrival of the input that the next emitted output answers (for outputs
     /// caused by something other than the last item from [`StageCtx::next`]).
     pub fn set_cause(&mut self, at: Instant) {
@@ -292,18 +310,34 @@ impl StageCtx {
         self.epochs.is_stale(epoch)
     }
 
-    /// Records the latency of an output of `epoch` if it is the first answer to the current cause.
-    pub fn record_output(&mut self, epoch: Epoch) {
+    /// Records the latency of an output of `epoch` (`None`: see [`Unstamped`]) if it is the
+    /// first answer to the current cause.
+    pub fn record_output(&mut self, epoch: Option<Epoch>) {
         if let Some(cause) = self.cause.take() {
-            self.meter.record(epoch, cause, Instant::now());
+            let turn = match (epoch, self.unstamped) {
+                (Some(epoch), _) => Some(epoch),
+                (None, Unstamped::CurrentTurn) => Some(self.epochs.current()),
+                (None, Unstamped::NoTurn) => None,
+            };
+            self.meter.record(turn, cause, Instant::now());
         }
     }
 
-    /// Sends `item` downstream, first recording its latency. Items without an epoch are
-    /// attributed to the current one. Fails when the downstream stage is gone.
+    /// Sends `item` downstream without metering it: for items a stage only passes through
+    /// (audio through the renderer), so the stage's latency measures its own work.
+    pub async fn forward<T>(&mut self, output: &mut Sender<T>, item: T) -> Result<(), StageError> {
+        output.send(item).await.map(|_| ()).map_err(|_| {
+            StageError::failed(
+                self.name,
+                format!("its output edge `{}` was closed", output.name()),
+            )
+        })
+    }
+
+    /// Sends `item` downstream, first recording its latency. Fails when the downstream stage
+    /// is gone.
     pub async fn emit<T: Stamped>(&mut self, output: &mut Sender<T>, item: T) -> Result<(), StageError> {
-        let epoch = item.epoch().unwrap_or_else(|| self.epochs.current());
-        self.record_output(epoch);
+        self.record_output(item.epoch());
         output.send(item).await.map(|_| ()).map_err(|_| {
             StageError::failed(
                 self.name,

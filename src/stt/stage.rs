@@ -34,12 +34,15 @@ impl Stamped for Transcript {
 
 struct DecodeJob {
     epoch: Epoch,
+    /// When the end of the turn reached the stage: the start of `stt_final_ms`.
+    end_of_turn_at: tokio::time::Instant,
     audio: Vec<f32>,
     cancel: CancelProbe,
 }
 
 struct DecodeResult {
     epoch: Epoch,
+    end_of_turn_at: tokio::time::Instant,
     text: Result<String, String>,
     decode_ms: f64,
 }
@@ -70,6 +73,7 @@ fn spawn_worker(
                 let text = transcriber.transcribe(&job.audio).map_err(|e| e.to_string());
                 let result = DecodeResult {
                     epoch: job.epoch,
+                    end_of_turn_at: job.end_of_turn_at,
                     text,
                     decode_ms: started.elapsed().as_secs_f64() * 1000.0,
                 };
@@ -146,6 +150,7 @@ pub async fn run_stage(
                 );
                 let job = DecodeJob {
                     epoch,
+                    end_of_turn_at: tokio::time::Instant::now(),
                     audio: job_audio,
                     cancel: epochs.probe(epoch),
                 };
@@ -177,6 +182,8 @@ pub async fn run_stage(
                         "final transcript"
                     );
                     ctx.metrics.mark(result.epoch, TurnMark::Transcript(text.clone()));
+                    // The stage's latency is end of turn → final transcript (`stt_final_ms`).
+                    ctx.set_cause(result.end_of_turn_at);
                     let transcript = Transcript {
                         epoch: result.epoch,
                         text,

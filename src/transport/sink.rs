@@ -1,1 +1,89 @@
-//! placeholder
+//! The output sink: where the avatar's audio and video finally go, and where "first audio out"
+//! and "first video out" of each turn are measured.
+//!
+//! Targets: a WebM file (VP8 + Opus, stamped from the output clock) or nothing (profiling
+//! without writing a file). Real-time transports (WebRTC, local speakers) plug in here later.
+
+use std::path::PathBuf;
+
+use crate::encode::{WebmStats, WebmWriter};
+use crate::playout::OutputMark;
+use crate::render::stage::OutputItem;
+use crate::runtime::{Epoch, Event, Receiver, StageCtx, StageError, TurnMark};
+
+/// Where the output goes.
+pub enum SinkTarget {
+    Webm { path: PathBuf, writer: Box<WebmWriter> },
+    Discard,
+}
+
+/// The sink stage (on its own thread: encoding is heavy).
+pub async fn run_stage(
+    mut ctx: StageCtx,
+    target: SinkTarget,
+    mut input: Receiver<OutputItem>,
+) -> Result<(), StageError> {
+    let (path, mut writer) = match target {
+        SinkTarget::Webm { path, writer } => (Some(path), Some(writer)),
+        SinkTarget::Discard => (None, None),
+    };
+    let mut last_audio_epoch: Option<Epoch> = None;
+    let mut last_video_epoch: Option<Epoch> = None;
+    loop {
+        let item = match ctx.next(&mut input, None).await {
+            Event::Item(item) => item,
+            Event::Interrupt(_) | Event::Deadline => continue,
+            Event::Closed | Event::Shutdown => break,
+        };
+        let epoch = match &item {
+            OutputItem::Audio(frame) => frame.epoch,
+            OutputItem::Video { epoch, .. } => *epoch,
+            OutputItem::Mark(_) => None,
+        };
+        match item {
+            OutputItem::Audio(frame) => {
+                if let Some(writer) = writer.as_mut() {
+                    writer
+                        .push_audio(frame.start_sample, frame.samples())
+                        .map_err(|e| StageError::failed(ctx.name, e))?;
+                }
+                if let Some(epoch) = frame.epoch
+                    && last_audio_epoch != Some(epoch)
+                {
+                    last_audio_epoch = Some(epoch);
+                    ctx.metrics.mark(epoch, TurnMark::FirstAudioOut);
+                }
+            }
+            OutputItem::Video { frame, epoch } => {
+                if let Some(writer) = writer.as_mut() {
+                    writer
+                        .push_video(&frame)
+                        .map_err(|e| StageError::failed(ctx.name, e))?;
+                }
+                if let Some(epoch) = epoch
+                    && last_video_epoch != Some(epoch)
+                {
+                    last_video_epoch = Some(epoch);
+                    ctx.metrics.mark(epoch, TurnMark::FirstVideoOut);
+                }
+            }
+            OutputItem::Mark(OutputMark::Silenced { interrupted }) => {
+                ctx.metrics.mark(interrupted, TurnMark::Silenced)
+            }
+            OutputItem::Mark(_) => {}
+        }
+        ctx.record_output(epoch);
+    }
+    if let (Some(path), Some(writer)) = (path, writer) {
+        let stats: WebmStats = writer.finish().map_err(|e| StageError::failed(ctx.name, e))?;
+        tracing::info!(
+            file = %path.display(),
+            video_frames = stats.video_frames,
+            duration_ms = stats.duration_ms,
+            bytes = stats.bytes,
+            "wrote video"
+        );
+        ctx.metrics.count("sink_video_frames", stats.video_frames);
+    }
+    Ok(())
+}

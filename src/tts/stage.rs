@@ -175,7 +175,7 @@ pub async fn run_stage(
                     return;
                 }
                 if !sent_first && matches!(payload, TtsPayload::Audio(_)) {
-                    ctx.record_output(epoch);
+                    ctx.record_output(Some(epoch));
                     sent_first = true;
                 }
                 match output.try_send(TtsItem { epoch, payload }) {
@@ -215,7 +215,7 @@ pub async fn run_stage(
                 break;
             }
             if !sent_first && matches!(payload, TtsPayload::Audio(_)) {
-                ctx.record_output(epoch);
+                ctx.record_output(Some(epoch));
                 sent_first = true;
             }
             ctx.emit(&mut output, TtsItem { epoch, payload }).await?;

@@ -1,0 +1,168 @@
+//! Argument parsing, logging set-up and exit codes for the `persona` binary.
+//!
+//! Exit codes: 0 success, 1 a runtime failure, 2 a usage or configuration error (a bad flag,
+//! a malformed pipeline file, a missing model or input file).
+
+mod models;
+mod profile;
+mod speak;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A real-time conversational avatar: it listens, answers aloud and moves its face in sync.
+#[derive(Parser)]
+#[command(name = "persona", version, about, long_about = None)]
+struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a recorded conversation through a pipeline and report where every millisecond goes.
+    Profile(profile::ProfileArgs),
+    /// Make the avatar say a sentence and write the video.
+    Say(speak::SayArgs),
+    /// Lip-sync the avatar to an audio file and write the video.
+    Render(speak::RenderArgs),
+    /// Check that this machine has what the pipelines need, and say how to fix what is missing.
+    Doctor(DoctorArgs),
+    /// List, make and check model files.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// Pipeline files to check (default: every file in pipelines/).
+    #[arg(long = "pipeline")]
+    pipelines: Vec<PathBuf>,
+}
+
+/// A failed command: what to print and which exit code to use.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// A usage or configuration problem (exit code 2).
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: 2,
+            error: error.into(),
+        }
+    }
+
+    /// A failure while running (exit code 1).
+    pub fn runtime(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
+pub type CommandResult = Result<(), Failure>;
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,whisper_rs=error",
+        1 => "info,whisper_rs=warn",
+        _ => "debug,whisper_rs=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+pub fn main() -> ExitCode {
+    // whisper.cpp's ggml tries to attach gdb to itself on an internal abort, which hangs; set
+    // before any thread exists, so the unsafe environment write cannot race.
+    if std::env::var_os("GGML_NO_BACKTRACE").is_none() {
+        // SAFETY: single-threaded at this point (first statement of main, no runtime yet).
+        unsafe { std::env::set_var("GGML_NO_BACKTRACE", "1") };
+    }
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Profile(args) => run_async(profile::run(args)),
+        Command::Say(args) => run_async(speak::say(args)),
+        Command::Render(args) => run_async(speak::render(args)),
+        Command::Doctor(args) => doctor(args),
+        Command::Models(command) => models::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { code, error }) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run_async(command: impl Future<Output = CommandResult>) -> CommandResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("persona-worker")
+        .build()
+        .map_err(Failure::runtime)?;
+    runtime.block_on(command)
+}
+
+fn doctor(_args: DoctorArgs) -> CommandResult {
+    Err(Failure::runtime(anyhow::anyhow!(
+        "`persona doctor` is being wired up"
+    )))
+}
+
+/// Runs a session to completion, stopping it cleanly on Ctrl-C.
+pub async fn run_session(
+    session: persona::pipeline::Session,
+) -> Result<std::sync::Arc<persona::runtime::Metrics>, Failure> {
+    let trigger = session.shutdown_trigger();
+    let interrupted = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping (Ctrl-C)…");
+            trigger.trigger();
+        }
+    });
+    let result = session.wait().await;
+    interrupted.abort();
+    result.map_err(Failure::runtime)
+}
+
+/// Loads a pipeline file, or the embedded default when none is given.
+pub fn load_pipeline(path: Option<&std::path::Path>) -> Result<persona::config::PipelineConfig, Failure> {
+    match path {
+        Some(path) => persona::config::PipelineConfig::load(path).map_err(Failure::usage),
+        None => Ok(persona::config::PipelineConfig::embedded_default()),
+    }
+}
+
+/// Checks an output path's extension before any work is done.
+pub fn check_video_path(path: &std::path::Path) -> Result<(), Failure> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("webm") => Ok(()),
+        other => Err(Failure::usage(anyhow::anyhow!(
+            "cannot write {}: the output format is chosen by the extension, and {} is not supported; use a .webm file (VP8 + Opus)",
+            path.display(),
+            other.map_or("no extension".to_string(), |e| format!("`.{e}`"))
+        ))),
+    }
+}

@@ -1,0 +1,88 @@
+//! `persona say` and `persona render`: offline videos of the avatar speaking.
+
+use std::path::PathBuf;
+
+use persona::pipeline::{PipelineError, Session, SessionInput, SessionOutput};
+use persona::transport::WavSource;
+
+use super::{CommandResult, Failure, check_video_path, load_pipeline, run_session};
+
+#[derive(clap::Args)]
+pub struct SayArgs {
+    /// What the avatar says.
+    text: String,
+    /// Output video (.webm).
+    #[arg(long)]
+    out: PathBuf,
+    /// Pipeline file for the voice, motion and video settings (default: built-in defaults).
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+    /// espeak-ng voice, overriding the pipeline's (e.g. en-us, en-gb-x-rp, en-us+f3).
+    #[arg(long)]
+    voice: Option<String>,
+    /// Speaking rate in words per minute, overriding the pipeline's.
+    #[arg(long)]
+    rate: Option<u32>,
+}
+
+#[derive(clap::Args)]
+pub struct RenderArgs {
+    /// Speech to lip-sync (WAV, any rate and channel count).
+    #[arg(long)]
+    audio: PathBuf,
+    /// Output video (.webm).
+    #[arg(long)]
+    out: PathBuf,
+    /// Pipeline file for the motion and video settings (default: built-in defaults).
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+}
+
+/// Errors found while building a session are the user's to fix (exit code 2).
+pub fn build_failure(error: PipelineError) -> Failure {
+    match error {
+        PipelineError::Start(_) => Failure::runtime(error),
+        _ => Failure::usage(error),
+    }
+}
+
+pub async fn say(args: SayArgs) -> CommandResult {
+    check_video_path(&args.out)?;
+    if args.text.trim().is_empty() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "nothing to say: the text is empty"
+        )));
+    }
+    let mut config = load_pipeline(args.pipeline.as_deref())?;
+    let persona::config::TtsBackend::Espeak { voice, rate_wpm, .. } = &mut config.tts.backend;
+    if let Some(v) = args.voice {
+        *voice = v;
+    }
+    if let Some(rate) = args.rate {
+        *rate_wpm = rate;
+    }
+    let session = Session::start(
+        &config,
+        SessionInput::Speech { text: args.text },
+        SessionOutput::Webm(args.out.clone()),
+    )
+    .map_err(build_failure)?;
+    run_session(session).await?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+pub async fn render(args: RenderArgs) -> CommandResult {
+    check_video_path(&args.out)?;
+    let config = load_pipeline(args.pipeline.as_deref())?;
+    let source = WavSource::open(&args.audio).map_err(Failure::usage)?;
+    let session = Session::start(
+        &config,
+        SessionInput::Animation { source },
+        SessionOutput::Webm(args.out.clone()),
+    )
+    .map_err(build_failure)?;
+    run_session(session).await?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
