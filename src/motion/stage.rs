@@ -85,14 +85,12 @@ pub async fn run_stage(
                         energy.advance(&mut frames);
                     }
                 }
-                ctx.emit(
-                    &mut output,
-                    SpeechItem {
-                        epoch,
-                        payload: SpeechPayload::Audio(frame),
-                    },
-                )
-                .await?;
+                // Audio only passes through; the stage's latency is that of its poses.
+                let audio = SpeechItem {
+                    epoch,
+                    payload: SpeechPayload::Audio(frame),
+                };
+                ctx.forward(&mut output, audio).await?;
             }
             TtsPayload::End { total_samples } => {
                 match generator {
