@@ -6,6 +6,9 @@
 //! - flat out (criterion): items per second through the whole chain;
 //! - paced: one item every 5 ms, end-to-end latency divided by the hop count, p50/p99 printed.
 //!
+//! Source and sink are tasks on the same 2-worker runtime, as in a session, so the figures are
+//! the chain's own cost: stage wake-ups, the priority select, stale checks, metering and edges.
+//!
 //! Run: `cargo bench --bench runtime_hops`
 
 use std::time::Duration;
@@ -39,6 +42,7 @@ struct Chain {
     input: Sender<AudioFrame>,
     output: Receiver<AudioFrame>,
     _shutdown: Shutdown,
+    _interrupter: persona::runtime::Interrupter,
 }
 
 fn build_chain() -> Chain {
@@ -46,18 +50,17 @@ fn build_chain() -> Chain {
     let shutdown = Shutdown::new();
     let metrics = Metrics::new(SessionClock::starting_now());
     let (input, mut upstream) = edge(EdgeSpec::new("in", EDGE_CAPACITY, FullPolicy::Wait));
-    for hop in 0..HOPS {
+    for _ in 0..HOPS {
         let (tx, rx) = edge(EdgeSpec::new("hop", EDGE_CAPACITY, FullPolicy::Wait));
         let ctx = StageCtx::new("pass", metrics.clone(), None, epochs.clone(), shutdown.watch());
-        let _ = hop;
         spawn_stage("pass", Placement::Task, pass_through(ctx, upstream, tx));
         upstream = rx;
     }
-    std::mem::forget(_interrupter);
     Chain {
         input,
         output: upstream,
         _shutdown: shutdown,
+        _interrupter,
     }
 }
 
@@ -80,23 +83,35 @@ fn runtime() -> tokio::runtime::Runtime {
 fn flat_out(c: &mut Criterion) {
     const BATCH: u64 = 10_000;
     let rt = runtime();
-    let mut chain = rt.block_on(async { build_chain() });
     let mut group = c.benchmark_group("runtime_hops");
     group.throughput(Throughput::Elements(BATCH));
     group.bench_function("flat_out_9_hops_10k_items", |b| {
-        b.iter(|| {
+        b.iter_custom(|iterations| {
             rt.block_on(async {
-                let Chain { input, output, .. } = &mut chain;
-                let mut sent = 0;
-                let mut received = 0;
-                while received < BATCH {
-                    while sent < BATCH && input.try_send(frame(sent)).is_ok() {
-                        sent += 1;
-                    }
-                    if output.recv().await.is_some() {
-                        received += 1;
-                    }
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    let Chain {
+                        mut input,
+                        mut output,
+                        ..
+                    } = build_chain();
+                    // Source and sink are tasks on the same runtime, as in a session.
+                    let started = std::time::Instant::now();
+                    let source = tokio::spawn(async move {
+                        for i in 0..BATCH {
+                            input.send(frame(i)).await.expect("chain alive");
+                        }
+                    });
+                    let sink = tokio::spawn(async move {
+                        for _ in 0..BATCH {
+                            output.recv().await.expect("chain alive");
+                        }
+                    });
+                    source.await.expect("source");
+                    sink.await.expect("sink");
+                    total += started.elapsed();
                 }
+                total
             })
         })
     });
@@ -105,26 +120,44 @@ fn flat_out(c: &mut Criterion) {
 
 fn paced() {
     const ITEMS: u64 = 2_000;
+    const WARM_UP: u64 = 100;
     let rt = runtime();
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("bounds");
-    rt.block_on(async {
+    let per_hop_ns = rt.block_on(async {
         let Chain {
             mut input,
             mut output,
             ..
         } = build_chain();
-        let mut ticker = tokio::time::interval(Duration::from_millis(5));
-        for i in 0..ITEMS {
-            ticker.tick().await;
-            let sent_at = std::time::Instant::now();
-            input.send(frame(i)).await.expect("chain alive");
-            output.recv().await.expect("chain alive");
-            let per_hop_ns = sent_at.elapsed().as_nanos() as u64 / HOPS as u64;
-            if i >= 100 {
-                histogram.record(per_hop_ns.max(1)).expect("in range");
+        let (stamps_tx, mut stamps_rx) = tokio::sync::mpsc::channel::<std::time::Instant>(4);
+        // The source stamps each item when it pushes it; the sink measures on receipt. Both are
+        // tasks, so only the chain itself is between the two instants.
+        let source = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(5));
+            for i in 0..ITEMS {
+                ticker.tick().await;
+                stamps_tx
+                    .send(std::time::Instant::now())
+                    .await
+                    .expect("sink alive");
+                input.send(frame(i)).await.expect("chain alive");
             }
-        }
+        });
+        let sink = tokio::spawn(async move {
+            let mut per_hop_ns = Vec::with_capacity(ITEMS as usize);
+            for _ in 0..ITEMS {
+                let sent_at = stamps_rx.recv().await.expect("source alive");
+                output.recv().await.expect("chain alive");
+                per_hop_ns.push(sent_at.elapsed().as_nanos() as u64 / HOPS as u64);
+            }
+            per_hop_ns
+        });
+        source.await.expect("source");
+        sink.await.expect("sink")
     });
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("bounds");
+    for ns in &per_hop_ns[WARM_UP as usize..] {
+        histogram.record((*ns).max(1)).expect("in range");
+    }
     println!(
         "runtime_hops/paced_5ms_9_hops: per hop p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({} items)",
         histogram.value_at_quantile(0.50) as f64 / 1000.0,

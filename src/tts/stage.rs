@@ -62,8 +62,11 @@ impl Stamped for TtsItem {
 /// One epoch's speech being produced.
 struct Utterance {
     epoch: Epoch,
-    /// Engine-rate samples synthesised so far in this utterance (positions marks).
+    /// Engine-rate samples synthesised so far in this utterance.
     engine_samples: u64,
+    /// `engine_samples` when the current piece's synthesis began: the engine positions marks
+    /// from the start of each synthesis call.
+    piece_start: u64,
     /// Output-rate samples framed so far.
     framed_samples: u64,
     /// Resampled audio not yet framed.
@@ -86,7 +89,7 @@ impl Framer {
                 .iter()
                 .map(|mark| PhonemeMark {
                     symbol: mark.symbol,
-                    start_sample: (utterance.engine_samples + mark.start_sample) * self.output_rate_hz as u64
+                    start_sample: (utterance.piece_start + mark.start_sample) * self.output_rate_hz as u64
                         / self.engine_rate_hz as u64,
                 })
                 .collect();
@@ -158,11 +161,13 @@ pub async fn run_stage(
             utterance = Some(Utterance {
                 epoch: piece.epoch,
                 engine_samples: 0,
+                piece_start: 0,
                 framed_samples: 0,
                 pending: Vec::with_capacity(frame_samples * 4),
             });
         }
         let current = utterance.as_mut().expect("set above");
+        current.piece_start = current.engine_samples;
         let epoch = piece.epoch;
         let cancel: CancelProbe = ctx.epochs.probe(epoch);
         let shutdown = ctx.shutdown.clone();
@@ -234,13 +239,12 @@ pub struct EspeakSynth {
 
 impl EspeakSynth {
     /// Checks the engine and the voice now, so a bad voice fails before the pipeline starts.
+    /// Variants (`en-us+f3`) are accepted: the check selects the voice for real by starting a
+    /// one-word synthesis and stopping it at the first chunk.
     pub fn new(voice: super::espeak::VoiceSettings) -> Result<Self, TtsError> {
         voice.validate()?;
         let engine = super::espeak::Espeak::global()?;
-        let voices = engine.voices()?;
-        if !voices.iter().any(|v| v.eq_ignore_ascii_case(&voice.voice)) {
-            return Err(TtsError::UnknownVoice { voice: voice.voice });
-        }
+        engine.synthesize("a", &voice, &mut |_| Flow::Stop)?;
         Ok(EspeakSynth { engine, voice })
     }
 }
