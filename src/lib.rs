@@ -14,6 +14,7 @@
 pub mod audio;
 pub mod config;
 pub mod dialogue;
+pub mod doctor;
 pub mod encode;
 pub mod models;
 pub mod motion;
