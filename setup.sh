@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # Debian packages, each for a reason found in Cargo.toml or the tests. Not listed on purpose,
 # because nothing in Cargo.toml needs them yet: nasm (openh264), libasound2-dev (cpal),
 # libwebrtc-audio-processing-dev, mesa-vulkan-drivers + libvulkan1 (wgpu; `persona doctor`
-# reports their absence as a warning), sox. Add them with the crate that needs them.
+# reports their absence as a warning). Add them with the crate that needs them.
 PACKAGES=(
     build-essential  # C/C++ compilers for the -sys crates
     pkg-config       # how env-libvpx-sys and audiopus_sys find libvpx and libopus
@@ -25,6 +25,7 @@ PACKAGES=(
     espeak-ng-data   # espeak-ng's voices, read at run time
     espeak-ng        # the espeak-ng CLI: a test checks our phoneme table against it
     ffmpeg           # ffprobe/ffmpeg: the WebM tests decode persona's output with them
+    sox              # the README's example conversation is stitched together with sox
 )
 
 # ONNX Runtime for the `ort` crate (load-dynamic, API 31). The library inside the wheel is the

@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         ]),
     ];
     let mut sheet = tiny_skia::Pixmap::new(side * poses.len() as u32, side).expect("non-zero size");
+    let sheet_width = sheet.width();
     let mut frame = VideoFrame::blank(side, side);
     for (i, pose) in poses.iter().enumerate() {
         renderer.render(pose, &mut frame);
@@ -45,7 +46,7 @@ fn main() -> anyhow::Result<()> {
             for x in 0..side {
                 let [r, g, b, a] = frame.pixel(x, y);
                 let color = tiny_skia::PremultipliedColorU8::from_rgba(r, g, b, a).expect("opaque");
-                sheet.pixels_mut()[(y * sheet.width() + i as u32 * side + x) as usize] = color;
+                sheet.pixels_mut()[(y * sheet_width + i as u32 * side + x) as usize] = color;
             }
         }
     }

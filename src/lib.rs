@@ -11,6 +11,10 @@
 //! shutdown); each stage has its own module with a sans-IO core and its backends.
 //! See ARCHITECTURE.md for the map.
 
+// Audio frames travel by value inside the item enums on edges, so audio edges never allocate;
+// the lint's fix (boxing the large variant) would allocate once per item.
+#![allow(clippy::large_enum_variant)]
+
 pub mod audio;
 pub mod config;
 pub mod dialogue;

@@ -47,6 +47,19 @@ async fn pass_through(
     }
 }
 
+/// Pushes `count` frames through the chain one at a time and takes each out at the end.
+async fn send_and_receive(count: u64, input: &mut Sender<AudioFrame>, output: &mut Receiver<AudioFrame>) {
+    for i in 0..count {
+        let frame = AudioFrame::silence(
+            LISTEN_RATE_HZ,
+            i * LISTEN_FRAME_SAMPLES as u64,
+            LISTEN_FRAME_SAMPLES,
+        );
+        input.send(frame).await.unwrap();
+        output.recv().await.unwrap();
+    }
+}
+
 #[test]
 fn audio_frames_cross_a_stage_chain_without_allocating() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -65,22 +78,6 @@ fn audio_frames_cross_a_stage_chain_without_allocating() {
             upstream = rx;
         }
         let mut output = upstream;
-        let mut send_and_receive =
-            |count: u64, input: &mut Sender<AudioFrame>, output: &mut Receiver<AudioFrame>| {
-                let input = &mut *input;
-                let output = &mut *output;
-                async move {
-                    for i in 0..count {
-                        let frame = AudioFrame::silence(
-                            LISTEN_RATE_HZ,
-                            i * LISTEN_FRAME_SAMPLES as u64,
-                            LISTEN_FRAME_SAMPLES,
-                        );
-                        input.send(frame).await.unwrap();
-                        output.recv().await.unwrap();
-                    }
-                }
-            };
         send_and_receive(2_000, &mut input, &mut output).await; // warm-up: histograms, task state
         let before = ALLOCATIONS.load(Ordering::Relaxed);
         send_and_receive(10_000, &mut input, &mut output).await;

@@ -120,10 +120,54 @@ fn run_async(command: impl Future<Output = CommandResult>) -> CommandResult {
     runtime.block_on(command)
 }
 
-fn doctor(_args: DoctorArgs) -> CommandResult {
-    Err(Failure::runtime(anyhow::anyhow!(
-        "`persona doctor` is being wired up"
-    )))
+fn doctor(args: DoctorArgs) -> CommandResult {
+    use persona::doctor::{Check, DoctorContext, Status, render_report, run_checks, worst};
+    let repo_root = std::env::current_dir().map_err(Failure::runtime)?;
+    let files = if args.pipelines.is_empty() {
+        // Every shipped pipeline, when run from the repository.
+        let mut found: Vec<PathBuf> = std::fs::read_dir(repo_root.join("pipelines"))
+            .map(|dir| {
+                dir.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    } else {
+        args.pipelines
+    };
+    let mut pipelines = Vec::new();
+    let mut load_errors = Vec::new();
+    for file in &files {
+        match persona::config::PipelineConfig::load(file) {
+            Ok(config) => pipelines.push(config),
+            // A pipeline whose model is not downloaded yet is fine: the file is just missing.
+            Err(error @ persona::config::ConfigError::MissingFile { .. }) => load_errors.push(
+                Check::new(format!("pipeline {}", file.display()), Status::Missing, error.to_string())
+                    .with_fix("persona models list   # prints the download command"),
+            ),
+            Err(error) => load_errors.push(Check::new(
+                format!("pipeline {}", file.display()),
+                Status::Fail,
+                error.to_string(),
+            )),
+        }
+    }
+    let mut checks = run_checks(&DoctorContext {
+        models_dir: repo_root.join("models"),
+        repo_root,
+        pipelines,
+    });
+    checks.extend(load_errors);
+    print!("{}", render_report(&checks));
+    if worst(&checks) == Status::Fail {
+        Err(Failure::runtime(anyhow::anyhow!(
+            "some checks failed; the commands above fix them"
+        )))
+    } else {
+        Ok(())
+    }
 }
 
 /// Runs a session to completion, stopping it cleanly on Ctrl-C.

@@ -33,6 +33,16 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// A file the pipeline names (a model, a flow) is not there: the pipeline is fine, the
+    /// machine lacks the file.
+    #[error("pipeline file {}: `{key}`: {what} `{}` does not exist. {hint}", file.display(), missing.display())]
+    MissingFile {
+        file: PathBuf,
+        key: String,
+        what: String,
+        missing: PathBuf,
+        hint: String,
+    },
 }
 
 /// Output media format: the one media clock every output stage shares.
@@ -226,7 +236,7 @@ impl PipelineConfig {
             ));
         }
         let fps = output_section.integer("fps", 25, 1, 60)? as u32;
-        if sample_rate_hz % fps != 0 {
+        if !sample_rate_hz.is_multiple_of(fps) {
             return Err(output_section.error(
                 "fps",
                 format!("{fps} does not divide the output rate {sample_rate_hz} Hz: use 25 or 30"),
@@ -265,10 +275,10 @@ impl PipelineConfig {
         s.finish()?;
 
         let mut s = stages.section("vad")?;
-        let vad_backend = match s.choice("backend", "webrtc", &["webrtc"])?.as_str() {
-            _ => VadBackend::WebRtc {
-                aggressiveness: s.integer("aggressiveness", 2, 0, 3)? as u8,
-            },
+        // One backend per stage today; `choice` still rejects unknown names.
+        s.choice("backend", "webrtc", &["webrtc"])?;
+        let vad_backend = VadBackend::WebRtc {
+            aggressiveness: s.integer("aggressiveness", 2, 0, 3)? as u8,
         };
         let vad = VadConfig {
             backend: vad_backend,
@@ -289,20 +299,18 @@ impl PipelineConfig {
 
         let mut s = stages.section("stt")?;
         let stt_backend = if stages.has("stt") {
-            match s.choice("backend", "whisper", &["whisper"])?.as_str() {
-                _ => SttBackend::Whisper {
-                    model: s.existing_file(
-                        "model",
-                        "whisper model",
-                        "Run `persona models list` to see the models and how to get them \
-                         (`persona models synth` makes the small offline test model).",
-                    )?,
-                    language: s.string("language", "en")?,
-                    threads: s.integer("threads", 1, 1, 64)? as usize,
-                    max_tokens: s.integer("max_tokens", 96, 1, 448)? as u32,
-                },
-            }
-            .into()
+            s.choice("backend", "whisper", &["whisper"])?;
+            Some(SttBackend::Whisper {
+                model: s.existing_file(
+                    "model",
+                    "whisper model",
+                    "Run `persona models list` to see the models and how to get them \
+                     (`persona models synth` makes the small offline test model).",
+                )?,
+                language: s.string("language", "en")?,
+                threads: s.integer("threads", 1, 1, 64)? as usize,
+                max_tokens: s.integer("max_tokens", 96, 1, 448)? as u32,
+            })
         } else {
             None
         };
@@ -314,16 +322,14 @@ impl PipelineConfig {
 
         let mut s = stages.section("dialogue")?;
         let dialogue_backend = if stages.has("dialogue") {
-            match s.choice("backend", "scripted", &["scripted"])?.as_str() {
-                _ => DialogueBackend::Scripted {
-                    flow: s.existing_file(
-                        "flow",
-                        "scripted flow file",
-                        "Point it at a flow such as flows/front-desk.toml.",
-                    )?,
-                },
-            }
-            .into()
+            s.choice("backend", "scripted", &["scripted"])?;
+            Some(DialogueBackend::Scripted {
+                flow: s.existing_file(
+                    "flow",
+                    "scripted flow file",
+                    "Point it at a flow such as flows/front-desk-demo.toml.",
+                )?,
+            })
         } else {
             None
         };
@@ -334,12 +340,11 @@ impl PipelineConfig {
         s.finish()?;
 
         let mut s = stages.section("tts")?;
-        let tts_backend = match s.choice("backend", "espeak", &["espeak"])?.as_str() {
-            _ => TtsBackend::Espeak {
-                voice: s.string("voice", "en-us")?,
-                rate_wpm: s.integer("rate_wpm", 170, 80, 450)? as u32,
-                pitch: s.integer("pitch", 50, 0, 100)? as u8,
-            },
+        s.choice("backend", "espeak", &["espeak"])?;
+        let tts_backend = TtsBackend::Espeak {
+            voice: s.string("voice", "en-us")?,
+            rate_wpm: s.integer("rate_wpm", 170, 80, 450)? as u32,
+            pitch: s.integer("pitch", 50, 0, 100)? as u8,
         };
         let tts = TtsConfig {
             backend: tts_backend,

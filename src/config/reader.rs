@@ -183,7 +183,13 @@ impl<'a> Section<'a> {
         if path.is_file() {
             Ok(path)
         } else {
-            Err(self.error(key, format!("{what} `{}` does not exist. {hint}", path.display())))
+            Err(ConfigError::MissingFile {
+                file: self.file.to_path_buf(),
+                key: self.key_path(key),
+                what: what.to_string(),
+                missing: path,
+                hint: hint.to_string(),
+            })
         }
     }
 

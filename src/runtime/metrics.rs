@@ -9,7 +9,7 @@
 //! All times in reports are milliseconds since the session started ([`SessionClock`]). Nothing
 //! here is unbounded: the turn log keeps the most recent [`MAX_TURNS_KEPT`] turns.
 //!
-//! Instants are tokio's, so shells tested with a paused clock measure virtual time.
+//! Instants are tokio's: the same as std's in a build, and a virtual clock under a paused test runtime.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

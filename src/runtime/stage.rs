@@ -326,24 +326,22 @@ impl StageCtx {
     /// Sends `item` downstream without metering it: for items a stage only passes through
     /// (audio through the renderer), so the stage's latency measures its own work.
     pub async fn forward<T>(&mut self, output: &mut Sender<T>, item: T) -> Result<(), StageError> {
-        output.send(item).await.map(|_| ()).map_err(|_| {
-            StageError::failed(
+        match output.send(item).await {
+            Ok(_) => Ok(()),
+            // Stopping closes edges from the far end; the stage returns at its next `next()`.
+            Err(_) if self.shutdown.is_requested() => Ok(()),
+            Err(_) => Err(StageError::failed(
                 self.name,
                 format!("its output edge `{}` was closed", output.name()),
-            )
-        })
+            )),
+        }
     }
 
     /// Sends `item` downstream, first recording its latency. Fails when the downstream stage
     /// is gone.
     pub async fn emit<T: Stamped>(&mut self, output: &mut Sender<T>, item: T) -> Result<(), StageError> {
         self.record_output(item.epoch());
-        output.send(item).await.map(|_| ()).map_err(|_| {
-            StageError::failed(
-                self.name,
-                format!("its output edge `{}` was closed", output.name()),
-            )
-        })
+        self.forward(output, item).await
     }
 }
 

@@ -209,6 +209,9 @@ pub async fn run_stage(
             }
         }
         if output.is_closed() {
+            if ctx.shutdown.is_requested() {
+                return Ok(());
+            }
             return Err(StageError::failed(
                 ctx.name,
                 "its output edge `tts_to_motion` was closed",
