@@ -1,10 +1,12 @@
-//! Audio values and conversions shared by every stage: the frame type, WAV files, resampling.
+//! Audio values and conversions shared by every stage: the frame type, WAV files, resampling,
+//! mel filter banks.
 //!
 //! Nothing here knows about stages, edges or time beyond sample counts: these are plain values
 //! and functions the stages and tools build on.
 
 pub mod conform;
 pub mod frame;
+pub mod mel;
 pub mod resample;
 pub mod wav;
 

@@ -221,7 +221,8 @@ fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn sha256_hex(path: &Path) -> io::Result<String> {
+/// Lowercase hex SHA-256 of a file's bytes, as `sha256sum` prints it.
+pub(crate) fn sha256_hex(path: &Path) -> io::Result<String> {
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0_u8; 1 << 20];

@@ -3,10 +3,13 @@
 //! [`spec`] defines the pose; [`visemes`] maps espeak-ng phonemes to mouth shapes; [`rules`]
 //! turns phoneme timings into coarticulated frames (the rule-based backend, and the teacher of
 //! the learned one); [`energy`] moves the mouth from audio alone when no timings exist; [`idle`]
-//! adds blinks, head drift and gaze on top of either.
+//! adds blinks, head drift and gaze on top of either. [`features`] computes the log-mel frames the
+//! learned audio-to-motion model hears, and [`dataset`] makes its training data.
 
 mod coarticulation;
+pub mod dataset;
 pub mod energy;
+pub mod features;
 pub mod idle;
 pub mod rules;
 pub mod spec;
