@@ -73,6 +73,12 @@ fn frame(i: u64) -> AudioFrame {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
+    if std::env::var("PERSONA_BENCH_RUNTIME").is_ok_and(|v| v == "current") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

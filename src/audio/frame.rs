@@ -1,9 +1,16 @@
 //! The unit of audio that travels on every audio edge.
 //!
-//! An [`AudioFrame`] holds at most 20 ms of mono audio at 48 kHz inline, so moving one through a
-//! ring buffer copies a fixed-size value and never touches the allocator: audio edges stay
-//! allocation-free in steady state. Frames are stamped with the position of their first sample
-//! on the stream's own sample clock, which is the media clock of the whole pipeline.
+//! An [`AudioFrame`] holds at most 20 ms of mono audio at 48 kHz in a buffer taken from a
+//! process-wide pool and given back when the frame is dropped. Moving a frame through an edge
+//! moves a pointer, not the samples, and in steady state the pool recycles every buffer, so
+//! audio edges never touch the allocator. (Frames used to carry their samples inline; moving
+//! 3.8 KB by value several times per hop made the per-hop cost ten times higher — see
+//! BENCHMARKS.md.) Frames are stamped with the position of their first sample on the stream's
+//! own sample clock, which is the media clock of the whole pipeline.
+
+use std::sync::OnceLock;
+
+use crossbeam_queue::ArrayQueue;
 
 use crate::runtime::epoch::Epoch;
 
@@ -15,8 +22,27 @@ pub const LISTEN_RATE_HZ: u32 = 16_000;
 /// 20 ms at 16 kHz: the frame size of the listening side (WebRTC VAD accepts 10/20/30 ms).
 pub const LISTEN_FRAME_SAMPLES: usize = 320;
 
+/// Free buffers kept for reuse (about 3.9 MB). More frames than this alive at once is fine:
+/// the extra buffers are allocated, and freed instead of pooled when they come back.
+pub const POOLED_BUFFERS: usize = 1024;
+
+type Samples = Box<[f32; MAX_FRAME_SAMPLES]>;
+
+fn pool() -> &'static ArrayQueue<Samples> {
+    static POOL: OnceLock<ArrayQueue<Samples>> = OnceLock::new();
+    POOL.get_or_init(|| ArrayQueue::new(POOLED_BUFFERS))
+}
+
+fn take_buffer() -> Samples {
+    pool().pop().unwrap_or_else(|| {
+        let zeroed: Box<[f32]> = vec![0.0; MAX_FRAME_SAMPLES].into_boxed_slice();
+        zeroed
+            .try_into()
+            .expect("the vector has exactly MAX_FRAME_SAMPLES samples")
+    })
+}
+
 /// A short block of mono `f32` audio in [-1, 1], stamped with where it starts on its clock.
-#[derive(Clone)]
 pub struct AudioFrame {
     /// Which conversation epoch produced the frame; `None` for captured (user) audio, which is
     /// never stale.
@@ -25,7 +51,8 @@ pub struct AudioFrame {
     pub start_sample: u64,
     pub sample_rate_hz: u32,
     len: u16,
-    samples: [f32; MAX_FRAME_SAMPLES],
+    /// Always `Some` until the frame is dropped (the buffer then goes back to the pool).
+    buffer: Option<Samples>,
 }
 
 impl AudioFrame {
@@ -34,28 +61,30 @@ impl AudioFrame {
     /// # Panics
     /// When `samples` is longer than [`MAX_FRAME_SAMPLES`]: callers chunk audio before framing it.
     pub fn new(sample_rate_hz: u32, start_sample: u64, samples: &[f32]) -> Self {
-        assert!(
-            samples.len() <= MAX_FRAME_SAMPLES,
-            "an AudioFrame holds at most {MAX_FRAME_SAMPLES} samples, got {}",
-            samples.len()
-        );
-        let mut frame = Self::silence(sample_rate_hz, start_sample, samples.len());
-        frame.samples[..samples.len()].copy_from_slice(samples);
+        let mut frame = Self::uninitialised(sample_rate_hz, start_sample, samples.len());
+        frame.samples_mut().copy_from_slice(samples);
         frame
     }
 
     /// `len` samples of silence.
     pub fn silence(sample_rate_hz: u32, start_sample: u64, len: usize) -> Self {
+        let mut frame = Self::uninitialised(sample_rate_hz, start_sample, len);
+        frame.samples_mut().fill(0.0);
+        frame
+    }
+
+    /// A frame of `len` samples whose content is whatever the recycled buffer held.
+    fn uninitialised(sample_rate_hz: u32, start_sample: u64, len: usize) -> Self {
         assert!(
             len <= MAX_FRAME_SAMPLES,
-            "an AudioFrame holds at most {MAX_FRAME_SAMPLES} samples"
+            "an AudioFrame holds at most {MAX_FRAME_SAMPLES} samples, got {len}"
         );
         Self {
             epoch: None,
             start_sample,
             sample_rate_hz,
             len: len as u16,
-            samples: [0.0; MAX_FRAME_SAMPLES],
+            buffer: Some(take_buffer()),
         }
     }
 
@@ -65,11 +94,12 @@ impl AudioFrame {
     }
 
     pub fn samples(&self) -> &[f32] {
-        &self.samples[..self.len as usize]
+        &self.buffer.as_ref().expect("present until drop")[..self.len as usize]
     }
 
     pub fn samples_mut(&mut self) -> &mut [f32] {
-        &mut self.samples[..self.len as usize]
+        let len = self.len as usize;
+        &mut self.buffer.as_mut().expect("present until drop")[..len]
     }
 
     pub fn len(&self) -> usize {
@@ -92,6 +122,23 @@ impl AudioFrame {
             return 0.0;
         }
         (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
+    }
+}
+
+impl Clone for AudioFrame {
+    fn clone(&self) -> Self {
+        let mut copy = Self::new(self.sample_rate_hz, self.start_sample, self.samples());
+        copy.epoch = self.epoch;
+        copy
+    }
+}
+
+impl Drop for AudioFrame {
+    fn drop(&mut self) {
+        if let Some(buffer) = self.buffer.take() {
+            // A full pool frees the buffer instead.
+            let _ = pool().push(buffer);
+        }
     }
 }
 
@@ -134,6 +181,17 @@ mod tests {
         assert_eq!(frames[3].len(), 40);
         assert_eq!(frames[3].end_sample(), 1500);
         assert_eq!(frames[2].samples()[0], samples[640]);
+    }
+
+    #[test]
+    fn recycled_buffers_never_leak_old_samples() {
+        drop(AudioFrame::new(48_000, 0, &[0.9; MAX_FRAME_SAMPLES]));
+        let silent = AudioFrame::silence(48_000, 0, MAX_FRAME_SAMPLES);
+        assert!(silent.samples().iter().all(|s| *s == 0.0));
+        let short = AudioFrame::new(48_000, 0, &[0.5; 10]);
+        assert_eq!(short.samples(), &[0.5; 10]);
+        let copy = short.clone().with_epoch(Epoch(3));
+        assert_eq!((copy.samples(), copy.epoch), (short.samples(), Some(Epoch(3))));
     }
 
     #[test]

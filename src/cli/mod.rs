@@ -144,8 +144,12 @@ fn doctor(args: DoctorArgs) -> CommandResult {
             Ok(config) => pipelines.push(config),
             // A pipeline whose model is not downloaded yet is fine: the file is just missing.
             Err(error @ persona::config::ConfigError::MissingFile { .. }) => load_errors.push(
-                Check::new(format!("pipeline {}", file.display()), Status::Missing, error.to_string())
-                    .with_fix("persona models list   # prints the download command"),
+                Check::new(
+                    format!("pipeline {}", file.display()),
+                    Status::Missing,
+                    error.to_string(),
+                )
+                .with_fix("persona models list   # prints the download command"),
             ),
             Err(error) => load_errors.push(Check::new(
                 format!("pipeline {}", file.display()),

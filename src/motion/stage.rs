@@ -70,6 +70,8 @@ pub async fn run_stage(
             current = Some((epoch, Generator::new(backend, clock, epoch)));
         }
         let (_, generator) = current.as_mut().expect("set above");
+        let mut audio = None;
+        let mut end = None;
         match item.payload {
             TtsPayload::Phonemes(marks) => {
                 if let Generator::Rules(rules) = generator {
@@ -77,57 +79,49 @@ pub async fn run_stage(
                 }
             }
             TtsPayload::Audio(frame) => {
-                let known_until = frame.end_sample();
                 match generator {
-                    Generator::Rules(rules) => rules.advance(known_until, &mut frames),
+                    Generator::Rules(rules) => rules.advance(frame.end_sample(), &mut frames),
                     Generator::Energy(energy) => {
                         energy.push_audio(frame.samples());
                         energy.advance(&mut frames);
                     }
                 }
-                // Audio only passes through; the stage's latency is that of its poses.
-                let audio = SpeechItem {
-                    epoch,
-                    payload: SpeechPayload::Audio(frame),
-                };
-                ctx.forward(&mut output, audio).await?;
+                audio = Some(frame);
             }
             TtsPayload::End { total_samples } => {
                 match generator {
                     Generator::Rules(rules) => rules.finish(total_samples, &mut frames),
                     Generator::Energy(energy) => energy.finish(&mut frames),
                 }
-                for frame in frames.drain(..) {
-                    ctx.emit(
-                        &mut output,
-                        SpeechItem {
-                            epoch,
-                            payload: SpeechPayload::Motion(frame),
-                        },
-                    )
-                    .await?;
-                }
-                ctx.emit(
-                    &mut output,
-                    SpeechItem {
-                        epoch,
-                        payload: SpeechPayload::End { total_samples },
-                    },
-                )
-                .await?;
+                end = Some(total_samples);
                 current = None;
-                continue;
             }
         }
+        // The stage's latency is the time to compute poses, measured before any waiting on the
+        // downstream edge; the audio it passes through is not its work.
+        if !frames.is_empty() {
+            ctx.record_output(Some(epoch));
+        }
+        if let Some(frame) = audio {
+            let item = SpeechItem {
+                epoch,
+                payload: SpeechPayload::Audio(frame),
+            };
+            ctx.forward(&mut output, item).await?;
+        }
         for frame in frames.drain(..) {
-            ctx.emit(
-                &mut output,
-                SpeechItem {
-                    epoch,
-                    payload: SpeechPayload::Motion(frame),
-                },
-            )
-            .await?;
+            let item = SpeechItem {
+                epoch,
+                payload: SpeechPayload::Motion(frame),
+            };
+            ctx.forward(&mut output, item).await?;
+        }
+        if let Some(total_samples) = end {
+            let item = SpeechItem {
+                epoch,
+                payload: SpeechPayload::End { total_samples },
+            };
+            ctx.forward(&mut output, item).await?;
         }
     }
 }
