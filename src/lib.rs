@@ -22,6 +22,7 @@ pub mod doctor;
 pub mod encode;
 pub mod models;
 pub mod motion;
+pub mod onnx;
 pub mod pipeline;
 pub mod playout;
 pub mod profile;

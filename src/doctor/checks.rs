@@ -15,8 +15,8 @@ use crate::models::{Manifest, ModelEntry, ModelStatus};
 use crate::tts::TtsError;
 
 /// Where `./setup.sh` puts ONNX Runtime, relative to the repository root (a symlink to the
-/// versioned file beside it).
-pub const ORT_VENDORED_PATH: &str = "vendor/onnxruntime/libonnxruntime.so";
+/// versioned file beside it): the same place the ONNX backends load it from.
+pub const ORT_VENDORED_PATH: &str = crate::onnx::VENDORED_LIBRARY;
 /// The ONNX Runtime release line persona's `ort` binding (API version 31) needs; older
 /// libraries are refused at load time.
 pub const ORT_VERSION: &str = "1.31";
