@@ -21,7 +21,7 @@ use crate::config::{DialogueBackend, MotionBackend, PipelineConfig, SttBackend, 
 use crate::dialogue::{DialogueError, Flow, FlowRunner, ReplyText};
 use crate::encode::{EncodeError, WebmConfig, WebmWriter};
 use crate::motion::FrameClock;
-use crate::playout::{Playout, PlayoutMode, PlayoutSettings};
+use crate::playout::{Playout, PlayoutMode, PlayoutSettings, StatusWatch, status_channel};
 use crate::render::{FaceRenderer, RenderError};
 use crate::runtime::{
     EdgeSpec, Epoch, EpochWatch, Interrupter, Metrics, Placement, Receiver, Sender, SessionClock, Shutdown,
@@ -81,6 +81,8 @@ pub enum SessionOutput {
 /// A running session.
 pub struct Session {
     pub metrics: Arc<Metrics>,
+    /// What the output is playing (latest value).
+    pub playout_status: StatusWatch,
     shutdown: Shutdown,
     handles: Vec<StageHandle>,
     /// Kept so epochs never close while the session runs (say/render never interrupt).
@@ -225,6 +227,8 @@ impl Session {
         };
 
         let (interrupter, epochs) = epoch_channel();
+        // What the output plays, for stages that react to it (barge-in, heard history).
+        let (status_publisher, playout_status) = status_channel();
         let mut builder = Builder {
             config,
             metrics: Metrics::new(SessionClock::starting_now()),
@@ -370,7 +374,14 @@ impl Session {
         builder.spawn(
             "playout",
             Placement::Task,
-            crate::playout::run_stage(ctx, Playout::new(settings), settings, motion_rx, playout_tx),
+            crate::playout::run_stage(
+                ctx,
+                Playout::new(settings),
+                settings,
+                status_publisher,
+                motion_rx,
+                playout_tx,
+            ),
         );
         let ctx = builder
             .ctx("render", config.render.budget)
@@ -390,6 +401,7 @@ impl Session {
         );
 
         Ok(Session {
+            playout_status,
             metrics: builder.metrics,
             shutdown: builder.shutdown,
             handles: builder.handles,

@@ -210,6 +210,16 @@ impl Playout {
         buffered < AUDIO_BUFFER_FRAMES
     }
 
+    /// What is playing now (see [`super::status`]).
+    pub fn status(&self) -> super::status::PlayoutStatus {
+        let playing = self.current.as_ref().filter(|u| u.offset.is_some());
+        super::status::PlayoutStatus {
+            speaking: playing.map(|u| u.epoch),
+            played_samples: playing.map_or(0, |u| u.played),
+            output_sample: self.next_chunk_sample,
+        }
+    }
+
     /// Whether an utterance is currently being played.
     pub fn is_speaking(&self) -> bool {
         self.current.as_ref().is_some_and(|u| u.offset.is_some())

@@ -2,6 +2,7 @@
 //! video frame shows (see [`core`]); the stage shell adds wall-clock pacing in real time.
 
 pub mod core;
+pub mod status;
 
 use tokio::time::Instant;
 
@@ -12,6 +13,7 @@ use crate::runtime::{Epoch, Event, Receiver, Sender, StageCtx, StageError, Stamp
 pub use self::core::{
     FrameRequest, OutputMark, Playout, PlayoutMode, PlayoutOutput, PlayoutSettings, PlayoutStats,
 };
+pub use status::{PlayoutStatus, StatusPublisher, StatusWatch, status_channel};
 
 /// What the playout sends towards the output, in presentation order.
 #[derive(Debug)]
@@ -45,6 +47,7 @@ pub async fn run_stage(
     mut ctx: StageCtx,
     mut playout: Playout,
     settings: PlayoutSettings,
+    status: StatusPublisher,
     mut input: Receiver<SpeechItem>,
     mut output: Sender<AvItem>,
 ) -> Result<(), StageError> {
@@ -85,6 +88,7 @@ pub async fn run_stage(
             u64::MAX
         };
         playout.step(now_sample);
+        status.publish(playout.status());
         while let Some(out) = playout.poll_output() {
             let item = match out {
                 PlayoutOutput::Audio(frame) => AvItem::Audio(frame),

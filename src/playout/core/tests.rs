@@ -293,3 +293,19 @@ impl ContainsMark for Vec<PlayoutOutput> {
             .any(|o| matches!(o, PlayoutOutput::Mark(m) if *m == mark))
     }
 }
+
+#[test]
+fn the_status_says_what_is_playing_and_how_far() {
+    let mut playout = Playout::new(settings(PlayoutMode::RealTime));
+    assert_eq!(playout.status().speaking, None);
+    for item in utterance(4, 9_600) {
+        playout.push(item);
+    }
+    playout.step(3 * CHUNK);
+    let status = playout.status();
+    assert_eq!(status.speaking, Some(Epoch(4)));
+    assert_eq!(status.played_samples, 4 * CHUNK, "started at the first chunk, four chunks out");
+    assert_eq!(status.output_sample, 4 * CHUNK);
+    playout.step(20 * CHUNK);
+    assert_eq!(playout.status().speaking, None, "finished");
+}
