@@ -386,6 +386,8 @@ where
     F: Future<Output = Result<(), StageError>> + Send + 'static,
 {
     let (done_tx, done) = oneshot::channel();
+    // Everything the stage logs carries its name; turn-level events add `turn`.
+    let span = tracing::info_span!("stage", name);
     let guarded = async move {
         let result = match futures_catch_unwind(stage).await {
             Ok(result) => result,
@@ -396,6 +398,7 @@ where
         }
         let _ = done_tx.send(result);
     };
+    let guarded = tracing::Instrument::instrument(guarded, span);
     match placement {
         Placement::Task => {
             tokio::spawn(guarded);
