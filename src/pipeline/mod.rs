@@ -241,7 +241,8 @@ impl Session {
 
         // The speaking half's input: TTS items from the text or audio source, or from dialogue.
         let (tts_tx, tts_rx) = builder.edge::<TtsItem>(edges::TTS_TO_MOTION);
-        match input {
+        let mut tts_tx = Some(tts_tx);
+        let text_rx = match input {
             BuiltInput::Conversation {
                 source,
                 pacing,
@@ -308,46 +309,42 @@ impl Session {
                     Placement::Task,
                     crate::dialogue::run_stage(ctx, Box::new(listen.dialogue), stt_rx, dialogue_tx),
                 );
-                let ctx = builder.ctx("tts", config.tts.budget);
-                let synth = backends.synth.expect("built for conversations");
-                builder.spawn(
-                    "tts",
-                    Placement::Thread,
-                    crate::tts::stage::run_stage(
-                        ctx,
-                        Box::new(synth),
-                        config.output.sample_rate_hz,
-                        dialogue_rx,
-                        tts_tx,
-                    ),
-                );
+                Some(dialogue_rx)
             }
             BuiltInput::Speech { text } => {
                 let (text_tx, text_rx) = builder.edge(edges::DIALOGUE_TO_TTS);
                 let ctx = builder.ctx("text", None);
                 builder.spawn("text", Placement::Task, text_source(ctx, text, text_tx));
-                let ctx = builder.ctx("tts", config.tts.budget);
-                let synth = backends.synth.expect("built for speech");
-                builder.spawn(
-                    "tts",
-                    Placement::Thread,
-                    crate::tts::stage::run_stage(
-                        ctx,
-                        Box::new(synth),
-                        config.output.sample_rate_hz,
-                        text_rx,
-                        tts_tx,
-                    ),
-                );
+                Some(text_rx)
             }
             BuiltInput::Animation { samples } => {
                 let ctx = builder.ctx("audio", None);
+                let audio_tx = tts_tx.take().expect("not handed out yet");
                 builder.spawn(
                     "audio",
                     Placement::Task,
-                    audio_source(ctx, samples, config.output.sample_rate_hz, tts_tx),
+                    audio_source(ctx, samples, config.output.sample_rate_hz, audio_tx),
                 );
+                None
             }
+        };
+        // Text to speak (from the dialogue or `persona say`) goes through TTS; animation audio
+        // went straight to motion above.
+        if let Some(text_rx) = text_rx {
+            let ctx = builder.ctx("tts", config.tts.budget);
+            let synth = backends.synth.expect("built whenever there is text to speak");
+            let tts_tx = tts_tx.take().expect("not handed out yet");
+            builder.spawn(
+                "tts",
+                Placement::Thread,
+                crate::tts::stage::run_stage(
+                    ctx,
+                    Box::new(synth),
+                    config.output.sample_rate_hz,
+                    text_rx,
+                    tts_tx,
+                ),
+            );
         }
 
         let (motion_tx, motion_rx) = builder.edge(edges::MOTION_TO_PLAYOUT);
