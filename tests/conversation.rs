@@ -21,7 +21,9 @@ async fn three_questions_become_three_turns_a_video_and_a_report_with_an_impossi
             ("Where should I park?", "en-gb-x-rp"),
         ],
         0.5,
-        1.5,
+        // Long enough that each answer starts before the next question even when the machine
+        // is busy (a slow decode would otherwise be overtaken by the next turn and dropped).
+        2.5,
     );
     // The STT budget is impossibly low: every turn must be flagged.
     let pipeline = offline_pipeline("three-questions", 0.001);
@@ -52,8 +54,16 @@ async fn three_questions_become_three_turns_a_video_and_a_report_with_an_impossi
         let video = turn.first_video_ms.expect("the avatar's face moved");
         assert!(audio > end, "the answer comes after the question");
         assert!(
-            video + 1.0 >= audio && video <= audio + 45.0,
-            "video follows audio within a frame: {audio} vs {video}"
+            video > end,
+            "the face answers after the question (drawn at {video} ms)"
+        );
+        // Lip sync is a property of the media clock, not of how fast frames were drawn.
+        let audio_at = turn.first_audio_media_ms.unwrap();
+        let video_at = turn.first_video_media_ms.unwrap();
+        assert!(
+            (0.0..40.0).contains(&(video_at - audio_at)),
+            "turn {}: the first answer frame shows {video_at} ms, the answer audio starts at {audio_at} ms",
+            turn.turn
         );
         let stt = &turn.stages["stt"];
         assert!(

@@ -394,7 +394,7 @@ impl Session {
         builder.spawn(
             "sink",
             Placement::Thread,
-            crate::transport::sink::run_stage(ctx, backends.sink, render_rx),
+            crate::transport::sink::run_stage(ctx, backends.sink, config.output.sample_rate_hz, render_rx),
         );
 
         Ok(Session {

@@ -210,14 +210,18 @@ mod tests {
         let meter = metrics.stage("stt", Some(Duration::from_micros(1)));
         let now = tokio::time::Instant::now();
         meter.record(Some(Epoch(1)), now, now + Duration::from_millis(5));
-        metrics.turns().mark(Epoch(0), 1.0, TurnMark::FirstAudioOut); // a greeting, not a user turn
+        metrics
+            .turns()
+            .mark(Epoch(0), 1.0, TurnMark::FirstAudioOut { media_ms: 0.0 }); // a greeting, not a user turn
         metrics
             .turns()
             .mark(Epoch(1), 0.0, TurnMark::UserSpeechStart { media_ms: 500.0 });
         metrics
             .turns()
             .mark(Epoch(1), 0.0, TurnMark::UserSpeechEnd { media_ms: 1500.0 });
-        metrics.turns().mark(Epoch(1), 1900.0, TurnMark::FirstAudioOut);
+        metrics
+            .turns()
+            .mark(Epoch(1), 1900.0, TurnMark::FirstAudioOut { media_ms: 1880.0 });
         let report = ProfileReport::from_metrics(&metrics, "p".into(), "in.wav".into(), 3000.0);
         assert_eq!(report.turns.len(), 1);
         assert_eq!(report.turns[0].response_ms, Some(400.0));

@@ -100,6 +100,11 @@ pub struct TurnRecord {
     pub reply: Option<String>,
     pub first_audio_ms: Option<f64>,
     pub first_video_ms: Option<f64>,
+    /// Where the first answer audio sits on the output media clock (ms of output audio).
+    pub first_audio_media_ms: Option<f64>,
+    /// Where the first answer video frame sits on the output media clock: within one frame of
+    /// `first_audio_media_ms` when lip sync holds, however late the frame was drawn.
+    pub first_video_media_ms: Option<f64>,
     /// `first_audio_ms - user_speech_end_ms`: what the user waits for.
     pub response_ms: Option<f64>,
     /// Set when the avatar's answer to this turn was cut off by an interrupt.
@@ -113,13 +118,26 @@ pub struct TurnRecord {
 /// A milestone in a turn, written by the stage that observes it.
 #[derive(Clone, Debug)]
 pub enum TurnMark {
-    UserSpeechStart { media_ms: f64 },
-    UserSpeechEnd { media_ms: f64 },
-    Endpoint { reason: EndpointReason, delay_ms: f64 },
+    UserSpeechStart {
+        media_ms: f64,
+    },
+    UserSpeechEnd {
+        media_ms: f64,
+    },
+    Endpoint {
+        reason: EndpointReason,
+        delay_ms: f64,
+    },
     Transcript(String),
     Reply(String),
-    FirstAudioOut,
-    FirstVideoOut,
+    /// The first answer audio left, starting at `media_ms` on the output clock.
+    FirstAudioOut {
+        media_ms: f64,
+    },
+    /// The first answer video frame left, showing `media_ms` of the output clock.
+    FirstVideoOut {
+        media_ms: f64,
+    },
     Interrupted,
     Silenced,
 }
@@ -163,14 +181,18 @@ impl TurnLog {
                 }
                 None => t.reply = Some(text),
             },
-            TurnMark::FirstAudioOut => {
+            TurnMark::FirstAudioOut { media_ms } => {
                 if t.first_audio_ms.is_none() {
                     t.first_audio_ms = Some(at_ms);
+                    t.first_audio_media_ms = Some(media_ms);
                     t.response_ms = t.user_speech_end_ms.map(|end| at_ms - end);
                 }
             }
-            TurnMark::FirstVideoOut => {
-                t.first_video_ms.get_or_insert(at_ms);
+            TurnMark::FirstVideoOut { media_ms } => {
+                if t.first_video_ms.is_none() {
+                    t.first_video_ms = Some(at_ms);
+                    t.first_video_media_ms = Some(media_ms);
+                }
             }
             TurnMark::Interrupted => {
                 t.interrupted_at_ms.get_or_insert(at_ms);
@@ -404,13 +426,14 @@ mod tests {
         let log = TurnLog::default();
         let turn = Epoch(3);
         log.mark(turn, 0.0, TurnMark::UserSpeechEnd { media_ms: 1000.0 });
-        log.mark(turn, 1450.0, TurnMark::FirstAudioOut);
-        log.mark(turn, 1500.0, TurnMark::FirstAudioOut);
+        log.mark(turn, 1450.0, TurnMark::FirstAudioOut { media_ms: 1440.0 });
+        log.mark(turn, 1500.0, TurnMark::FirstAudioOut { media_ms: 1500.0 });
         log.mark(turn, 2000.0, TurnMark::Interrupted);
         log.mark(turn, 2030.0, TurnMark::Silenced);
         let record = &log.records()[0];
         assert_eq!(record.first_audio_ms, Some(1450.0));
         assert_eq!(record.response_ms, Some(450.0));
+        assert_eq!(record.first_audio_media_ms, Some(1440.0));
         assert_eq!(record.interrupt_to_silence_ms, Some(30.0));
     }
 
@@ -418,7 +441,7 @@ mod tests {
     fn the_turn_log_is_bounded() {
         let log = TurnLog::default();
         for n in 0..(MAX_TURNS_KEPT as u64 + 10) {
-            log.mark(Epoch(n), 0.0, TurnMark::FirstAudioOut);
+            log.mark(Epoch(n), 0.0, TurnMark::FirstAudioOut { media_ms: 0.0 });
         }
         let records = log.records();
         assert_eq!(records.len(), MAX_TURNS_KEPT);

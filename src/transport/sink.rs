@@ -21,6 +21,7 @@ pub enum SinkTarget {
 pub async fn run_stage(
     mut ctx: StageCtx,
     target: SinkTarget,
+    output_rate_hz: u32,
     mut input: Receiver<OutputItem>,
 ) -> Result<(), StageError> {
     let (path, mut writer) = match target {
@@ -51,7 +52,8 @@ pub async fn run_stage(
                     && last_audio_epoch != Some(epoch)
                 {
                     last_audio_epoch = Some(epoch);
-                    ctx.metrics.mark(epoch, TurnMark::FirstAudioOut);
+                    let media_ms = frame.start_sample as f64 * 1000.0 / frame.sample_rate_hz as f64;
+                    ctx.metrics.mark(epoch, TurnMark::FirstAudioOut { media_ms });
                 }
             }
             OutputItem::Video { frame, epoch } => {
@@ -64,7 +66,8 @@ pub async fn run_stage(
                     && last_video_epoch != Some(epoch)
                 {
                     last_video_epoch = Some(epoch);
-                    ctx.metrics.mark(epoch, TurnMark::FirstVideoOut);
+                    let media_ms = frame.sample as f64 * 1000.0 / output_rate_hz as f64;
+                    ctx.metrics.mark(epoch, TurnMark::FirstVideoOut { media_ms });
                 }
             }
             OutputItem::Mark(OutputMark::Silenced { interrupted }) => {
