@@ -24,8 +24,20 @@ pub const STAGE_ORDER: &[&str] = &[
 pub struct Interruption {
     /// The turn whose reply was cut off.
     pub turn: u64,
+    /// When the barge-in was decided (or, without a decision, when the playout cut the reply).
     pub interrupted_at_ms: f64,
     pub interrupt_to_silence_ms: Option<f64>,
+    /// The user's speech onset → the barge-in decision, on the input's media clock.
+    pub detection_ms: Option<f64>,
+}
+
+/// A decision about user speech while the avatar was busy.
+#[derive(Clone, Debug, Serialize)]
+pub struct BargeInEntry {
+    /// The turn whose reply was pending or playing.
+    pub over_turn: u64,
+    #[serde(flatten)]
+    pub decision: crate::runtime::BargeInDecision,
 }
 
 /// The whole report.
@@ -39,6 +51,8 @@ pub struct ProfileReport {
     pub turns: Vec<TurnRecord>,
     pub stages: BTreeMap<&'static str, StageSummary>,
     pub interruptions: Vec<Interruption>,
+    /// Every barge-in decision, interrupting or not, in order.
+    pub barge_in: Vec<BargeInEntry>,
     pub edges: Vec<EdgeReport>,
     pub counters: BTreeMap<&'static str, u64>,
 }
@@ -53,9 +67,20 @@ impl ProfileReport {
                     turn: t.turn,
                     interrupted_at_ms: at,
                     interrupt_to_silence_ms: t.interrupt_to_silence_ms,
+                    detection_ms: t.interrupt_detection_ms,
                 })
             })
             .collect();
+        let mut barge_in: Vec<BargeInEntry> = records
+            .iter()
+            .flat_map(|t| {
+                t.barge_in.iter().map(|d| BargeInEntry {
+                    over_turn: t.turn,
+                    decision: d.clone(),
+                })
+            })
+            .collect();
+        barge_in.sort_by(|a, b| a.decision.decided_at_ms.total_cmp(&b.decision.decided_at_ms));
         let turns = records
             .into_iter()
             .filter(|t| t.user_speech_start_ms.is_some())
@@ -72,6 +97,7 @@ impl ProfileReport {
                 .map(|s| (s.name, s))
                 .collect(),
             interruptions,
+            barge_in,
             edges: metrics.edge_reports(),
             counters: metrics.counters(),
         }
@@ -106,24 +132,70 @@ impl ProfileReport {
         );
         let _ = writeln!(
             out,
-            "{:>4} {:>9} {:>9} {:>8} {:>11} {:>11} {:>9} {:>9}  reason",
-            "turn", "speech", "end", "endpt+", "first audio", "first video", "response", "interrupt"
+            "{:>4} {:>9} {:>9} {:>8} {:>6} {:>8} {:>9} {:>11} {:>11} {:>9} {:>9}  reason",
+            "turn",
+            "speech",
+            "end",
+            "endpt+",
+            "wait",
+            "partials",
+            "stt final",
+            "first audio",
+            "first video",
+            "response",
+            "interrupt"
         );
         for t in &self.turns {
             let _ = writeln!(
                 out,
-                "{:>4} {:>9} {:>9} {:>8} {:>11} {:>11} {:>9} {:>9}  {}",
+                "{:>4} {:>9} {:>9} {:>8} {:>6} {:>8} {:>9} {:>11} {:>11} {:>9} {:>9}  {}",
                 t.turn,
                 ms(t.user_speech_start_ms),
                 ms(t.user_speech_end_ms),
                 ms(t.endpoint_delay_ms),
+                ms(t.endpoint_wait_ms),
+                t.partial_transcripts,
+                ms(t.stt_final_ms),
                 ms(t.first_audio_ms),
                 ms(t.first_video_ms),
                 ms(t.response_ms),
                 ms(t.interrupt_to_silence_ms),
-                t.endpoint_reason
-                    .map_or("-".to_string(), |r| format!("{r:?}").to_lowercase()),
+                t.endpoint_reason.map_or("-".to_string(), |r| {
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                }),
             );
+        }
+        if !self.barge_in.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "Barge-in: user speech while the avatar was busy (onset and detection on the input clock)"
+            );
+            let _ = writeln!(
+                out,
+                "{:>9} {:>9} {:>9} {:>10} {:>11}  {:<12} heard",
+                "over turn", "onset", "decided", "detection", "interrupted", "reason"
+            );
+            for BargeInEntry {
+                over_turn: turn,
+                decision: d,
+            } in &self.barge_in
+            {
+                let _ = writeln!(
+                    out,
+                    "{:>9} {:>9.0} {:>9.0} {:>10.0} {:>11}  {:<12} {}",
+                    turn,
+                    d.speech_onset_media_ms,
+                    d.decided_at_ms,
+                    d.detection_ms,
+                    if d.interrupted { "yes" } else { "no" },
+                    d.reason,
+                    d.heard.as_deref().unwrap_or("-")
+                );
+            }
         }
         let names = self.stage_names();
         let _ = writeln!(out);
