@@ -87,7 +87,8 @@ pub enum TurnBackend {
 pub struct BargeInConfig {
     /// Off: every user turn start interrupts at once (the turn start rule alone).
     pub enabled: bool,
-    /// Voiced (periodic) speech that interrupts even without recognised words.
+    /// How long the user must have been speaking (onset to the latest speech, some of it
+    /// voiced) to interrupt without recognised words.
     pub min_speech: Duration,
     /// Words other than backchannels that interrupt sooner (0: words are not used).
     pub min_words: u32,
@@ -301,7 +302,7 @@ fn turn_config(s: &mut Section) -> Result<TurnConfig, ConfigError> {
     let mut b = s.section("barge_in")?;
     let barge_in = BargeInConfig {
         enabled: b.boolean("enabled", true)?,
-        min_speech: b.millis("min_speech_ms", 600, 100, 5_000)?,
+        min_speech: b.millis("min_speech_ms", 800, 100, 5_000)?,
         min_words: b.integer("min_words", 2, 0, 20)? as u32,
         backchannels: b.strings("backchannels", crate::turn::words::DEFAULT_BACKCHANNELS)?,
     };

@@ -12,11 +12,14 @@
 //! (silence is being timed) until the end.
 //!
 //! - **Start.** Voiced audio of at least `min_speech` opens a turn. When the avatar is idle the
-//!   turn starts at once. When it is busy (speaking, or about to answer the previous turn) the
-//!   turn is only a candidate: its audio flows to STT, but nothing is interrupted until it is
-//!   confirmed by voiced (periodic) speech of `barge_in.min_speech`, or by `barge_in.min_words`
-//!   words that are not backchannels. A candidate that stops first — a click, a cough, "mhm" —
-//!   is rejected and the avatar never notices.
+//!   turn starts at once. When it is busy the turn is only a candidate: its audio flows to STT,
+//!   but nothing is interrupted until it is confirmed. While the avatar *speaks*, that takes the
+//!   user speaking for `barge_in.min_speech` (onset to the latest speech, with some of it
+//!   voiced: noise does not count), or `barge_in.min_words` words that are not backchannels.
+//!   While it is only *about to answer* (the previous turn ended, the reply has not started),
+//!   voiced speech that is not a backchannel confirms at once — the user is going on with what
+//!   they said — but a cough still does not cancel the coming reply. A candidate that stops
+//!   first — a click, a cough, "mhm" — is rejected and the avatar never notices.
 //! - **End.** Silence after speech ends the turn after a wait that depends on the words so far
 //!   ([`super::words::completeness`]) and, when configured, the turn model's verdict — never
 //!   longer than `max_wait`. A turn reaching `max_turn` while the user still talks is cut; the
@@ -40,17 +43,28 @@ use super::words::{Completeness, Words, completeness};
 const ONSET_GAP_FRAMES: u32 = 3;
 /// Silence after which the turn model is asked whether the user is done.
 pub const MODEL_AFTER: Duration = Duration::from_millis(200);
-/// Voiced speech a candidate needs before words can confirm it: whisper turns noise into
-/// plausible words ("Thank you."), so words alone never interrupt.
-const WORDS_MIN_VOICED: Duration = Duration::from_millis(200);
+/// Voiced (periodic) sound a candidate needs before anything confirms it: whisper turns noise
+/// into plausible words ("Thank you."), and a long cough spans as long as speech does.
+const MIN_VOICED: Duration = Duration::from_millis(200);
+/// A candidate with less voiced sound than this was not speech at all (a click, a cough).
+const NOISE_MAX_VOICED: Duration = Duration::from_millis(100);
 /// A candidate that has not been confirmed after this much audio is rejected (steady noise
 /// the VAD mistakes for speech).
 const CANDIDATE_MAX: Duration = Duration::from_millis(4_000);
 /// How long after a turn ends the avatar counts as busy if its reply never starts playing.
 const REPLY_WAIT: Duration = Duration::from_millis(5_000);
-/// A candidate with this many times `barge_in.min_speech` of voiced speech interrupts even if
-/// all words heard so far are backchannels (the transcript lags the audio).
+/// A candidate speaking this many times `barge_in.min_speech` interrupts even if all words heard
+/// so far are backchannels (the transcript lags the audio).
 const LONG_SPEECH_FACTOR: u64 = 2;
+
+/// What the avatar is doing, as far as barge-in is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Avatar {
+    Idle,
+    /// A turn ended and its reply has not started playing yet.
+    AboutToAnswer,
+    Speaking,
+}
 
 /// Why a candidate was confirmed or rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,7 +185,8 @@ pub struct EndpointSettings {
     pub model: bool,
     pub model_threshold: f32,
     pub barge_in: bool,
-    pub barge_in_voiced_samples: u64,
+    /// Onset to the latest speech that interrupts without words.
+    pub barge_in_speech_samples: u64,
     pub barge_in_min_words: usize,
     pub backchannels: Vec<String>,
 }
@@ -195,7 +210,7 @@ impl EndpointSettings {
             model,
             model_threshold,
             barge_in: config.barge_in.enabled,
-            barge_in_voiced_samples: to_samples(config.barge_in.min_speech),
+            barge_in_speech_samples: to_samples(config.barge_in.min_speech),
             barge_in_min_words: config.barge_in.min_words as usize,
             backchannels: config.barge_in.backchannels.clone(),
         }
@@ -333,15 +348,22 @@ impl Endpointer {
         self.avatar_speaking = speaking;
     }
 
-    fn avatar_busy(&self, now: u64) -> bool {
-        self.avatar_speaking || self.reply_pending_until.is_some_and(|until| now < until)
+    fn avatar(&self, now: u64) -> Avatar {
+        if self.avatar_speaking {
+            Avatar::Speaking
+        } else if self.reply_pending_until.is_some_and(|until| now < until) {
+            Avatar::AboutToAnswer
+        } else {
+            Avatar::Idle
+        }
     }
 
     /// Feeds one labelled frame; its `end_sample` is "now".
     pub fn handle_frame(&mut self, frame: AudioFrame, speech: bool) {
         let now = frame.end_sample();
         let len = frame.len() as u64;
-        let busy = self.avatar_busy(now);
+        let avatar = self.avatar(now);
+        let busy = avatar != Avatar::Idle;
         // Voicing only matters for barge-in candidates (and the onsets that may become one).
         let periodic = if self.settings.barge_in && (busy || self.in_candidate()) {
             let periodicity = self.voicing.measure(frame.samples());
@@ -384,7 +406,7 @@ impl Endpointer {
                 };
                 self.events.push_back(EndpointEvent::Audio { frame, speech });
                 if candidate {
-                    self.decide_candidate(now, busy);
+                    self.decide_candidate(now, avatar);
                 } else {
                     self.check_end(now, speech);
                 }
@@ -433,8 +455,8 @@ impl Endpointer {
     /// Re-evaluates the open turn without new audio (after a transcript or a verdict arrived).
     pub fn poll_decision(&mut self, now: u64) {
         if self.in_candidate() {
-            let busy = self.avatar_busy(now);
-            self.decide_candidate(now, busy);
+            let avatar = self.avatar(now);
+            self.decide_candidate(now, avatar);
         } else if let State::Turn(turn) = &self.state {
             let speaking = turn.silence_samples == 0;
             self.check_end(now, speaking);
@@ -540,12 +562,13 @@ impl Endpointer {
         });
         // Long enough already (a short minimum)? Decide at once.
         if candidate.is_some() {
-            self.decide_candidate(now, true);
+            let avatar = self.avatar(now);
+            self.decide_candidate(now, avatar);
         }
     }
 
     /// Confirms or rejects the open candidate when the evidence allows.
-    fn decide_candidate(&mut self, now: u64, busy: bool) {
+    fn decide_candidate(&mut self, now: u64, avatar: Avatar) {
         let State::Turn(turn) = &self.state else {
             return;
         };
@@ -558,21 +581,27 @@ impl Endpointer {
             .heard
             .as_ref()
             .is_some_and(|h| h.words > 0 && h.content_words == 0);
-        let decision = if !busy {
+        let span = turn.last_speech_end - turn.speech_start_sample;
+        let sounds_voiced = voiced >= to_samples(MIN_VOICED);
+        // Over speech the user must hold the floor for a while; before the reply starts,
+        // voiced speech is enough.
+        let speech_needed = match avatar {
+            Avatar::Speaking => s.barge_in_speech_samples,
+            Avatar::AboutToAnswer | Avatar::Idle => 0,
+        };
+        let decision = if avatar == Avatar::Idle {
             Some((true, BargeInReason::AvatarIdle))
-        } else if s.barge_in_min_words > 0
-            && content_words >= s.barge_in_min_words
-            && voiced >= to_samples(WORDS_MIN_VOICED)
-        {
+        } else if s.barge_in_min_words > 0 && content_words >= s.barge_in_min_words && sounds_voiced {
             Some((true, BargeInReason::Words))
-        } else if voiced >= s.barge_in_voiced_samples
-            && (!backchannel_only || voiced >= LONG_SPEECH_FACTOR * s.barge_in_voiced_samples)
+        } else if sounds_voiced
+            && span >= speech_needed
+            && (!backchannel_only || span >= LONG_SPEECH_FACTOR * s.barge_in_speech_samples)
         {
             Some((true, BargeInReason::Speech))
         } else if turn.silence_samples >= s.end_silence_samples
             || now - turn.speech_start_sample >= to_samples(CANDIDATE_MAX)
         {
-            let reason = if voiced < s.barge_in_voiced_samples / 4 {
+            let reason = if voiced < to_samples(NOISE_MAX_VOICED) {
                 BargeInReason::NotSpeech
             } else if backchannel_only {
                 BargeInReason::Backchannel
@@ -704,7 +733,8 @@ fn wait(s: &EndpointSettings, turn: &Turn) -> (u64, WaitSource) {
         (Completeness::Complete, None) => (s.complete_silence_samples, WaitSource::Rules),
         (Completeness::Unknown, None) => (s.end_silence_samples, WaitSource::Rules),
     };
-    if wait > s.max_wait_samples {
+    if wait >= s.max_wait_samples {
+        // The rules would wait at least as long as the hard maximum allows.
         (s.max_wait_samples, WaitSource::Capped)
     } else {
         (wait, source)

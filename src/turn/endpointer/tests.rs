@@ -18,7 +18,7 @@ fn config() -> TurnConfig {
         max_wait: Duration::from_millis(3_000),
         barge_in: BargeInConfig {
             enabled: true,
-            min_speech: Duration::from_millis(600),
+            min_speech: Duration::from_millis(800),
             min_words: 2,
             backchannels: DEFAULT_BACKCHANNELS.iter().map(|s| s.to_string()).collect(),
         },
@@ -435,10 +435,10 @@ fn speech_over_the_avatar_interrupts_once_it_is_long_enough() {
         .avatar(false)
         .play(1000, Silence)
         .finish();
-    // The candidate opens after 200 ms of speech and is confirmed at 600 ms of voiced speech.
+    // The candidate opens after 200 ms of speech and is confirmed after 800 ms.
     assert_eq!(
         sim.summary(),
-        ["candidate@500", "confirm@1100:speech", "end@2000/2700:Silence"]
+        ["candidate@500", "confirm@1300:speech", "end@2000/2700:Silence"]
     );
     let confirm = sim
         .events
@@ -452,7 +452,7 @@ fn speech_over_the_avatar_interrupts_once_it_is_long_enough() {
             _ => None,
         })
         .unwrap();
-    assert_eq!(confirm, 600.0, "detection delay = the configured minimum");
+    assert_eq!(confirm, 800.0, "detection delay = the configured minimum");
 }
 
 #[test]
@@ -528,14 +528,14 @@ fn backchannel_words_hold_the_interruption_until_the_speech_is_long() {
     let mut sim = Sim::new(config());
     sim.avatar(true).play(500, Silence).play(300, Voiced);
     sim.heard("Okay.");
-    sim.play(600, Voiced);
+    sim.play(700, Voiced);
     assert_eq!(
         sim.summary(),
         ["candidate@500"],
-        "900 ms after an 'okay' is not enough"
+        "a second of speech after an 'okay' is not enough"
     );
-    sim.play(300, Voiced);
-    assert_eq!(sim.summary(), ["candidate@500", "confirm@1700:speech"]);
+    sim.play(600, Voiced);
+    assert_eq!(sim.summary(), ["candidate@500", "confirm@2100:speech"]);
 }
 
 #[test]
@@ -564,6 +564,21 @@ fn the_avatar_counts_as_busy_while_its_reply_is_pending() {
         .play(200, Silence)
         .play(400, Voiced);
     assert_eq!(sim.summary()[4], format!("start@{}", sim.now_ms() - 400.0));
+}
+
+#[test]
+fn before_the_reply_starts_voiced_speech_goes_on_with_the_turn_at_once() {
+    let mut sim = Sim::new(config());
+    sim.play(200, Silence).play(800, Voiced).play(800, Silence);
+    // "...for Tuesday": a short continuation while the reply is being prepared.
+    sim.play(300, Silence)
+        .play(500, Voiced)
+        .play(800, Silence)
+        .finish();
+    assert_eq!(
+        sim.summary()[2..],
+        ["candidate@2100", "confirm@2300:speech", "end@2600/3300:Silence"]
+    );
 }
 
 #[test]
