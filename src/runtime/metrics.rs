@@ -244,7 +244,7 @@ impl TurnLog {
             }
             TurnMark::BargeIn(decision) => {
                 if decision.interrupted {
-                    t.interrupted_at_ms.get_or_insert(at_ms);
+                    t.interrupted_at_ms.get_or_insert(decision.decided_at_ms);
                     t.interrupt_detection_ms.get_or_insert(decision.detection_ms);
                 }
                 if t.barge_in.len() < MAX_BARGE_IN_DECISIONS {
@@ -499,7 +499,7 @@ mod tests {
             heard: None,
         };
         log.mark(turn, 1000.0, TurnMark::BargeIn(decision(false)));
-        log.mark(turn, 1520.0, TurnMark::BargeIn(decision(true)));
+        log.mark(turn, 1521.0, TurnMark::BargeIn(decision(true)));
         // The playout's own mark comes later and does not move the start.
         log.mark(turn, 1524.0, TurnMark::Interrupted);
         log.mark(turn, 1540.0, TurnMark::Silenced);
