@@ -300,4 +300,54 @@ mod tests {
         let text = report.render_text();
         assert!(text.contains("stt") && text.contains('*'), "{text}");
     }
+
+    #[test]
+    fn listening_figures_and_barge_in_decisions_are_reported() {
+        let metrics = Metrics::new(SessionClock::starting_now());
+        let log = metrics.turns();
+        let turn = Epoch(1);
+        log.mark(turn, 0.0, TurnMark::UserSpeechStart { media_ms: 500.0 });
+        log.mark(turn, 0.0, TurnMark::UserSpeechEnd { media_ms: 1500.0 });
+        log.mark(
+            turn,
+            2000.0,
+            TurnMark::Endpoint {
+                reason: crate::runtime::EndpointReason::MaxWait,
+                delay_ms: 500.0,
+            },
+        );
+        log.mark(turn, 2000.0, TurnMark::EndpointWait { wait_ms: 500.0 });
+        log.mark(turn, 1000.0, TurnMark::PartialTranscript);
+        log.mark(turn, 1200.0, TurnMark::PartialTranscript);
+        log.mark(turn, 2300.0, TurnMark::SttFinal { ms: 312.0 });
+        let decision = |interrupted, reason, decided_at_ms| crate::runtime::BargeInDecision {
+            interrupted,
+            reason,
+            speech_onset_media_ms: 3000.0,
+            detection_ms: 800.0,
+            decided_at_ms,
+            heard: Some("mhm".into()),
+        };
+        log.mark(
+            turn,
+            3900.0,
+            TurnMark::BargeIn(decision(false, "too_short", 3900.0)),
+        );
+        log.mark(turn, 5800.0, TurnMark::BargeIn(decision(true, "speech", 5800.0)));
+        log.mark(turn, 5820.0, TurnMark::Silenced);
+        let report = ProfileReport::from_metrics(&metrics, "p".into(), "in.wav".into(), 6000.0);
+        let t = &report.turns[0];
+        assert_eq!((t.partial_transcripts, t.stt_final_ms), (2, Some(312.0)));
+        assert_eq!(report.barge_in.len(), 2);
+        assert_eq!(report.interruptions[0].interrupt_to_silence_ms, Some(20.0));
+        assert_eq!(report.interruptions[0].detection_ms, Some(800.0));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["turns"][0]["endpoint_reason"], "max_wait");
+        assert_eq!(json["barge_in"][0]["reason"], "too_short");
+        assert_eq!(json["barge_in"][1]["over_turn"], 1);
+        let text = report.render_text();
+        for needle in ["max_wait", "312", "too_short", "Barge-in", "mhm"] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+    }
 }

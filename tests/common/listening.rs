@@ -58,7 +58,7 @@ pub fn click(ms: u32) -> Vec<f32> {
 pub fn cough(ms: u32) -> Vec<f32> {
     let len = ms as usize * LISTEN_RATE_HZ as usize / 1000;
     let mut low = 0.0_f32;
-    noise(len, 0xC0FF_EE)
+    noise(len, 0x00C0_FFEE)
         .enumerate()
         .map(|(i, n)| {
             let t = i as f32 / len as f32;

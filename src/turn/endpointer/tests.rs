@@ -457,7 +457,9 @@ fn speech_over_the_avatar_interrupts_once_it_is_long_enough() {
 
 #[test]
 fn a_noise_burst_a_click_or_a_backchannel_leaves_the_avatar_alone() {
-    let cases: &[(&str, &[(u64, Sound)], Option<&str>, &str)] = &[
+    // (name, the sounds, what STT heard, the rejection reason; "" = not even a candidate)
+    type Case<'a> = (&'a str, &'a [(u64, Sound)], Option<&'a str>, &'a str);
+    let cases: &[Case] = &[
         ("cough", &[(500, Noise)], None, "not_speech"),
         ("long cough", &[(1200, Noise)], None, "not_speech"),
         ("click", &[(160, Noise)], None, ""),
