@@ -193,7 +193,7 @@ impl ProfileReport {
                     d.detection_ms,
                     if d.interrupted { "yes" } else { "no" },
                     d.reason,
-                    d.heard.as_deref().unwrap_or("-")
+                    d.heard.as_deref().map_or("-".to_string(), |h| shorten(h, 48))
                 );
             }
         }
@@ -267,6 +267,17 @@ impl ProfileReport {
             let _ = writeln!(out, "Counters: {}", counters.join(", "));
         }
         out
+    }
+}
+
+/// `text` cut to `max` characters with an ellipsis.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(max - 1).collect();
+        short.push('…');
+        short
     }
 }
 

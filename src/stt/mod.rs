@@ -91,4 +91,10 @@ impl AbortSignal {
 /// may return [`SttError::Aborted`] once `abort` is set, instead of finishing.
 pub trait Transcriber: Send {
     fn transcribe(&mut self, audio_16k: &[f32], abort: &AbortSignal) -> Result<String, SttError>;
+
+    /// A partial transcript of a turn still in progress: may trade accuracy for speed (the
+    /// final transcript comes from [`Transcriber::transcribe`]). By default the same call.
+    fn transcribe_partial(&mut self, audio_16k: &[f32], abort: &AbortSignal) -> Result<String, SttError> {
+        self.transcribe(audio_16k, abort)
+    }
 }

@@ -122,6 +122,8 @@ fn spawn_worker(
                 let started = Instant::now();
                 let text = if job.abort.is_aborted() {
                     Err(SttError::Aborted)
+                } else if job.kind == Kind::Partial {
+                    transcriber.transcribe_partial(&job.audio, &job.abort)
                 } else {
                     transcriber.transcribe(&job.audio, &job.abort)
                 };
@@ -216,11 +218,12 @@ impl Streaming {
             return None;
         }
         if !self.worker_idle() {
-            if grown && open.audio.len() - open.decoded_len < 2 * interval {
-                // Counted once per interval that passes while the worker is busy.
-                self.partials_skipped += 1;
-            }
             return None;
+        }
+        // Every interval of audio that passed without a decode was a skipped partial.
+        if interval > 0 {
+            self.partials_skipped +=
+                ((open.audio.len() - open.decoded_len) / interval).saturating_sub(1) as u64;
         }
         let mut audio = self.buffer();
         let open = self.open.as_mut().expect("checked above");
@@ -350,6 +353,11 @@ pub async fn run_stage(
                 };
                 // The final must not wait behind a partial that is now pointless.
                 state.abort_partials(utterance);
+                if settings.partial_interval_samples > 0 {
+                    let undecoded = open.audio.len() - open.decoded_len;
+                    state.partials_skipped +=
+                        (undecoded / settings.partial_interval_samples).saturating_sub(1) as u64;
+                }
                 if open.truncated_samples > 0 {
                     tracing::warn!(
                         turn = epoch.0,
