@@ -184,6 +184,64 @@ pub fn expect_signature(
     }
 }
 
+/// One dimension of an expected tensor shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    /// Exactly this size (a model with a dynamic dimension here also passes).
+    Fixed(i64),
+    /// Anything (a batch or a sequence length).
+    Any,
+}
+
+/// Checks that the input or output `name` is a tensor of `element` with `dims` (rank and the
+/// fixed sizes), so a model with the right names but the wrong shapes is rejected at load time.
+pub fn expect_tensor(
+    session: &Session,
+    path: &Path,
+    expected: &str,
+    name: &str,
+    element: ort::value::TensorElementType,
+    dims: &[Dim],
+) -> Result<(), OnnxError> {
+    let outlet = session
+        .inputs()
+        .iter()
+        .chain(session.outputs())
+        .find(|o| o.name() == name);
+    let wrong = |detail: String| OnnxError::Signature {
+        path: path.to_path_buf(),
+        expected: expected.to_string(),
+        detail,
+    };
+    let Some(outlet) = outlet else {
+        return Err(wrong(format!("it has no input or output `{name}`")));
+    };
+    let ort::value::ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
+        return Err(wrong(format!("`{name}` is not a tensor ({})", outlet.dtype())));
+    };
+    let shape_fits = shape.len() == dims.len()
+        && shape.iter().zip(dims).all(|(&have, want)| match want {
+            Dim::Any => true,
+            // -1: dynamic in the model, sized by the caller.
+            Dim::Fixed(size) => have == *size || have < 0,
+        });
+    if *ty != element || !shape_fits {
+        let want: Vec<String> = dims
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => n.to_string(),
+                Dim::Any => "N".to_string(),
+            })
+            .collect();
+        return Err(wrong(format!(
+            "`{name}` should be {element:?} [{}], but is {ty:?} {:?}",
+            want.join(", "),
+            &shape[..]
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

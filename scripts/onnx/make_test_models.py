@@ -38,9 +38,95 @@ def add_one():
     save(helper.make_model(graph, opset_imports=OPSET, producer_name="persona"), "add_one.onnx")
 
 
+def silero_vad_v5_signature():
+    """The Silero VAD v5 signature with trivial arithmetic.
+
+    Inputs: input float32 [batch, 576] (64 samples of context + a 512-sample window at 16 kHz),
+    state float32 [2, batch, 128], sr int64 scalar. Outputs: output float32 [batch, 1],
+    stateN float32 [2, batch, 128] -- the names, types and shapes of the real model.
+
+    output = sigmoid(50 * mean(input^2) - 3 + mean(state)) * (sr == 16000)
+    stateN = 0.5 * state + 1
+    so a test can check that the context is prepended, the state is carried and reset, and the
+    rate is passed.
+    """
+    nodes = [
+        helper.make_node("Mul", ["input", "input"], ["sq"]),
+        helper.make_node("ReduceMean", ["sq"], ["energy"], axes=[1], keepdims=1),
+        helper.make_node("ReduceMean", ["state"], ["state_mean"], keepdims=0),
+        helper.make_node("Mul", ["energy", "fifty"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "minus_three"], ["biased"]),
+        helper.make_node("Add", ["biased", "state_mean"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["prob"]),
+        helper.make_node("Equal", ["sr", "rate_16k"], ["is_16k"]),
+        helper.make_node("Cast", ["is_16k"], ["gate"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["prob", "gate"], ["output"]),
+        helper.make_node("Mul", ["state", "half"], ["state_half"]),
+        helper.make_node("Add", ["state_half", "one"], ["stateN"]),
+    ]
+    consts = [
+        numpy_helper.from_array(np.array(50.0, dtype=np.float32), "fifty"),
+        numpy_helper.from_array(np.array(-3.0, dtype=np.float32), "minus_three"),
+        numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
+        numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"),
+        numpy_helper.from_array(np.array(16000, dtype=np.int64), "rate_16k"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "silero_vad_v5_signature",
+        [
+            helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", "samples"]),
+            helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", 128]),
+            helper.make_tensor_value_info("sr", TensorProto.INT64, []),
+        ],
+        [
+            helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1]),
+            helper.make_tensor_value_info("stateN", TensorProto.FLOAT, [2, "batch", 128]),
+        ],
+        consts,
+    )
+    save(
+        helper.make_model(graph, opset_imports=OPSET, producer_name="persona"),
+        "silero_vad_v5_signature.onnx",
+    )
+
+
+def smart_turn_v3_signature():
+    """The Smart Turn v3 signature with trivial arithmetic.
+
+    Input: input_features float32 [batch, 80, 800] (whisper-style log-mel of 8 s at 16 kHz).
+    Output: logits float32 [batch, 1], already a probability, like the real model's.
+
+    logits = sigmoid(4 * mean(input_features))
+    """
+    nodes = [
+        helper.make_node("ReduceMean", ["input_features"], ["mean"], axes=[1, 2], keepdims=1),
+        helper.make_node("Mul", ["mean", "four"], ["scaled"]),
+        helper.make_node("Sigmoid", ["scaled"], ["prob"]),
+        helper.make_node("Reshape", ["prob", "shape_b1"], ["logits"]),
+    ]
+    consts = [
+        numpy_helper.from_array(np.array(4.0, dtype=np.float32), "four"),
+        numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "shape_b1"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "smart_turn_v3_signature",
+        [helper.make_tensor_value_info("input_features", TensorProto.FLOAT, ["batch", 80, 800])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1])],
+        consts,
+    )
+    save(
+        helper.make_model(graph, opset_imports=OPSET, producer_name="persona"),
+        "smart_turn_v3_signature.onnx",
+    )
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     add_one()
+    silero_vad_v5_signature()
+    smart_turn_v3_signature()
     return 0
 
 

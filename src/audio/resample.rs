@@ -4,7 +4,8 @@
 //! adds what a pipeline needs around it: it accepts input in chunks of any length, removes the
 //! filter's start-up delay so that output sample `n` lies at input time `n / to_hz`, and on
 //! [`StreamResampler::flush`] emits exactly `round(input_len * to_hz / from_hz)` samples in all.
-//! Equal rates pass samples through untouched.
+//! Equal rates pass samples through untouched; otherwise non-finite samples (a broken float
+//! WAV, a glitching driver) are read as silence rather than poisoning the filter.
 //!
 //! It does not track clocks, does not drift-correct between devices (that needs an adjustable
 //! ratio), and handles one channel only: every stage downmixes first.
@@ -197,7 +198,10 @@ impl FftStage {
         let mut appended = 0;
         while !input.is_empty() {
             let take = (self.block_in_samples - self.pending.len()).min(input.len());
-            self.pending.extend_from_slice(&input[..take]);
+            // A NaN or infinity would poison the FFT (rubato then fails on the whole block):
+            // it is read as silence.
+            self.pending
+                .extend(input[..take].iter().map(|&x| if x.is_finite() { x } else { 0.0 }));
             input = &input[take..];
             if self.pending.len() == self.block_in_samples {
                 appended += self.run_block(out, usize::MAX);

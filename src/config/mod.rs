@@ -59,6 +59,8 @@ pub struct OutputConfig {
 pub enum VadBackend {
     /// WebRTC's GMM voice activity detector; `aggressiveness` 0 (permissive) ..= 3 (strict).
     WebRtc { aggressiveness: u8 },
+    /// Silero VAD v5 (ONNX); a frame is speech when its probability reaches `threshold`.
+    Silero { model: PathBuf, threshold: f32 },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -67,7 +69,34 @@ pub struct VadConfig {
     pub budget: Option<Duration>,
 }
 
-/// Silence endpointing parameters (see `turn`).
+/// How the end of a turn is decided (see `turn`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TurnBackend {
+    /// A fixed silence: `end_silence` after the last speech.
+    Silence,
+    /// The silence wait adapts to the words so far (short after a finished sentence, long after
+    /// a trailing "and", digits or spelling), never beyond `max_wait`.
+    Adaptive,
+    /// Adaptive, plus Smart Turn v3 (ONNX) asked once the user pauses: a "complete" verdict at
+    /// or above `threshold` ends the turn at once, an "incomplete" one waits up to `max_wait`.
+    SmartTurn { model: PathBuf, threshold: f32 },
+}
+
+/// When user speech over the avatar interrupts it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BargeInConfig {
+    /// Off: every user turn start interrupts at once (the turn start rule alone).
+    pub enabled: bool,
+    /// How long the user must have been speaking (onset to the latest speech, some of it
+    /// voiced) to interrupt without recognised words.
+    pub min_speech: Duration,
+    /// Words other than backchannels that interrupt sooner (0: words are not used).
+    pub min_words: u32,
+    /// Words and phrases that never interrupt ("mhm", "okay", …).
+    pub backchannels: Vec<String>,
+}
+
+/// Endpointing parameters (see `turn`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TurnConfig {
     /// Voiced audio needed before a turn starts (shorter bursts are ignored as noise).
@@ -79,6 +108,14 @@ pub struct TurnConfig {
     /// Audio kept from before the detected start, so the first syllable reaches STT.
     pub preroll: Duration,
     pub budget: Option<Duration>,
+    pub backend: TurnBackend,
+    /// The wait after a transcript that ends like a finished sentence (adaptive backends).
+    pub complete_silence: Duration,
+    /// The wait after a transcript that ends mid-phrase (adaptive backends).
+    pub incomplete_silence: Duration,
+    /// The longest silence any rule may wait for before the turn ends.
+    pub max_wait: Duration,
+    pub barge_in: BargeInConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +126,29 @@ pub enum SttBackend {
         threads: usize,
         max_tokens: u32,
     },
+    /// An OpenAI-compatible `/v1/audio/transcriptions` endpoint.
+    OpenAi {
+        /// API base, e.g. `http://localhost:8000/v1`.
+        base_url: String,
+        /// Model name the server knows (`whisper-1`).
+        model: String,
+        language: String,
+        /// Read from the environment variable named by `api_key_env`; `None` when unset
+        /// (local servers usually need none).
+        api_key: Option<ApiKey>,
+        /// Longest a request may take before the transcript is given up.
+        timeout: Duration,
+    },
+}
+
+/// A secret read from the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(pub String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(…)")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -96,6 +156,8 @@ pub struct SttConfig {
     /// `None` when the file has no `[stages.stt]`: the pipeline cannot listen (say/render only).
     pub backend: Option<SttBackend>,
     pub budget: Option<Duration>,
+    /// How much new turn audio triggers a partial re-decode; zero: no partial transcripts.
+    pub partial_interval: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -189,11 +251,117 @@ pub const EDGE_NAMES: &[&str] = &[
     "motion_to_playout",
     "playout_to_render",
     "render_to_sink",
+    "stt_to_turn",
 ];
 
 const STAGE_NAMES: &[&str] = &[
     "capture", "resample", "vad", "turn", "stt", "dialogue", "tts", "motion", "playout", "render", "sink",
 ];
+
+/// `[stages.turn]` and its `[stages.turn.barge_in]`.
+fn turn_config(s: &mut Section) -> Result<TurnConfig, ConfigError> {
+    let backend = match s
+        .choice("backend", "adaptive", &["silence", "adaptive", "smart-turn"])?
+        .as_str()
+    {
+        "silence" => TurnBackend::Silence,
+        "smart-turn" => TurnBackend::SmartTurn {
+            model: s.existing_file(
+                "model",
+                "Smart Turn v3 model",
+                "Run `persona models list` to see how to get it, or use `backend = \"adaptive\"`.",
+            )?,
+            threshold: s.number("threshold", 0.5, 0.01, 0.99)? as f32,
+        },
+        _ => TurnBackend::Adaptive,
+    };
+    let end_silence = s.millis("end_silence_ms", 700, 100, 10_000)?;
+    let complete_silence = s.millis("complete_silence_ms", 400, 100, 10_000)?;
+    let incomplete_silence = s.millis("incomplete_silence_ms", 1_500, 100, 20_000)?;
+    let max_wait = s.millis("max_wait_ms", 3_000, 100, 30_000)?;
+    let ordered = [
+        ("complete_silence_ms", complete_silence),
+        ("end_silence_ms", end_silence),
+        ("incomplete_silence_ms", incomplete_silence),
+        ("max_wait_ms", max_wait),
+    ];
+    for pair in ordered.windows(2) {
+        let ((shorter_key, shorter), (longer_key, longer)) = (pair[0], pair[1]);
+        if shorter > longer {
+            return Err(s.error(
+                longer_key,
+                format!(
+                    "{} ms is shorter than `{shorter_key}` ({} ms); the waits must grow in the order \
+                     complete_silence_ms <= end_silence_ms <= incomplete_silence_ms <= max_wait_ms",
+                    longer.as_millis(),
+                    shorter.as_millis()
+                ),
+            ));
+        }
+    }
+    let mut b = s.section("barge_in")?;
+    let barge_in = BargeInConfig {
+        enabled: b.boolean("enabled", true)?,
+        min_speech: b.millis("min_speech_ms", 800, 100, 5_000)?,
+        min_words: b.integer("min_words", 2, 0, 20)? as u32,
+        backchannels: b.strings("backchannels", crate::turn::words::DEFAULT_BACKCHANNELS)?,
+    };
+    b.finish()?;
+    Ok(TurnConfig {
+        min_speech: s.millis("min_speech_ms", 200, 20, 2_000)?,
+        end_silence,
+        max_turn: s.millis("max_turn_ms", 30_000, 1_000, 120_000)?,
+        preroll: s.millis("preroll_ms", 300, 0, 2_000)?,
+        budget: s.budget(None)?,
+        backend,
+        complete_silence,
+        incomplete_silence,
+        max_wait,
+        barge_in,
+    })
+}
+
+/// The backend keys of `[stages.stt]`.
+fn stt_backend(s: &mut Section) -> Result<SttBackend, ConfigError> {
+    Ok(
+        match s.choice("backend", "whisper", &["whisper", "openai"])?.as_str() {
+            "openai" => {
+                let base_url = s.string("base_url", "")?;
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    return Err(s.error(
+                        "base_url",
+                        format!(
+                            "{base_url:?} is not an http(s) URL; set the API base of an OpenAI-compatible \
+                         server, e.g. \"http://localhost:8000/v1\""
+                        ),
+                    ));
+                }
+                let api_key_env = s.string("api_key_env", "OPENAI_API_KEY")?;
+                SttBackend::OpenAi {
+                    base_url,
+                    model: s.string("model", "whisper-1")?,
+                    language: s.string("language", "en")?,
+                    api_key: std::env::var(&api_key_env)
+                        .ok()
+                        .filter(|k| !k.is_empty())
+                        .map(ApiKey),
+                    timeout: s.millis("timeout_ms", 10_000, 100, 120_000)?,
+                }
+            }
+            _ => SttBackend::Whisper {
+                model: s.existing_file(
+                    "model",
+                    "whisper model",
+                    "Run `persona models list` to see the models and how to get them \
+                 (`persona models synth` makes the small offline test model).",
+                )?,
+                language: s.string("language", "en")?,
+                threads: s.integer("threads", 1, 1, 64)? as usize,
+                max_tokens: s.integer("max_tokens", 96, 1, 448)? as u32,
+            },
+        },
+    )
+}
 
 impl PipelineConfig {
     /// The embedded default: every stage's embedded backend, no STT model, no dialogue.
@@ -275,10 +443,18 @@ impl PipelineConfig {
         s.finish()?;
 
         let mut s = stages.section("vad")?;
-        // One backend per stage today; `choice` still rejects unknown names.
-        s.choice("backend", "webrtc", &["webrtc"])?;
-        let vad_backend = VadBackend::WebRtc {
-            aggressiveness: s.integer("aggressiveness", 2, 0, 3)? as u8,
+        let vad_backend = match s.choice("backend", "webrtc", &["webrtc", "silero"])?.as_str() {
+            "silero" => VadBackend::Silero {
+                model: s.existing_file(
+                    "model",
+                    "Silero VAD v5 model",
+                    "Run `persona models list` to see how to get silero_vad.onnx, or use `backend = \"webrtc\"`.",
+                )?,
+                threshold: s.number("threshold", 0.5, 0.01, 0.99)? as f32,
+            },
+            _ => VadBackend::WebRtc {
+                aggressiveness: s.integer("aggressiveness", 2, 0, 3)? as u8,
+            },
         };
         let vad = VadConfig {
             backend: vad_backend,
@@ -287,36 +463,19 @@ impl PipelineConfig {
         s.finish()?;
 
         let mut s = stages.section("turn")?;
-        s.choice("backend", "silence", &["silence"])?;
-        let turn = TurnConfig {
-            min_speech: s.millis("min_speech_ms", 200, 20, 2_000)?,
-            end_silence: s.millis("end_silence_ms", 700, 100, 10_000)?,
-            max_turn: s.millis("max_turn_ms", 30_000, 1_000, 120_000)?,
-            preroll: s.millis("preroll_ms", 300, 0, 2_000)?,
-            budget: s.budget(None)?,
-        };
+        let turn = turn_config(&mut s)?;
         s.finish()?;
 
         let mut s = stages.section("stt")?;
         let stt_backend = if stages.has("stt") {
-            s.choice("backend", "whisper", &["whisper"])?;
-            Some(SttBackend::Whisper {
-                model: s.existing_file(
-                    "model",
-                    "whisper model",
-                    "Run `persona models list` to see the models and how to get them \
-                     (`persona models synth` makes the small offline test model).",
-                )?,
-                language: s.string("language", "en")?,
-                threads: s.integer("threads", 1, 1, 64)? as usize,
-                max_tokens: s.integer("max_tokens", 96, 1, 448)? as u32,
-            })
+            Some(stt_backend(&mut s)?)
         } else {
             None
         };
         let stt = SttConfig {
             backend: stt_backend,
             budget: s.budget(None)?,
+            partial_interval: s.millis("partial_interval_ms", 500, 0, 10_000)?,
         };
         s.finish()?;
 

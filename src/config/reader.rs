@@ -120,6 +120,57 @@ impl<'a> Section<'a> {
         }
     }
 
+    pub fn boolean(&mut self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Boolean(b)) => Ok(*b),
+            Some(other) => Err(self.wrong_type(key, "true or false", other)),
+        }
+    }
+
+    /// A number (integers allowed) in `min..=max`.
+    pub fn number(
+        &mut self,
+        key: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<f64, ConfigError> {
+        let value = match self.get(key) {
+            None => default,
+            Some(Value::Integer(i)) => *i as f64,
+            Some(Value::Float(f)) => *f,
+            Some(other) => return Err(self.wrong_type(key, &format!("a number from {min} to {max}"), other)),
+        };
+        if value.is_finite() && (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.error(
+                key,
+                format!("{value} is out of range: expected a number from {min} to {max}"),
+            ))
+        }
+    }
+
+    /// An array of strings.
+    pub fn strings(&mut self, key: &'static str, default: &[&str]) -> Result<Vec<String>, ConfigError> {
+        match self.get(key) {
+            None => Ok(default.iter().map(|s| s.to_string()).collect()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(self.error(
+                        key,
+                        format!("item {i} should be a string, found {}", describe(other)),
+                    )),
+                })
+                .collect(),
+            Some(other) => Err(self.wrong_type(key, "an array of strings", other)),
+        }
+    }
+
     /// A duration written as a number of milliseconds.
     pub fn millis(
         &mut self,

@@ -122,8 +122,74 @@ fn bad_files_are_rejected_with_the_key_and_the_expectation() {
             "colour = \"blue\"",
             &["`colour`", "unknown key"],
         ),
+        (
+            "silero without model",
+            "[stages.vad]\nbackend = \"silero\"",
+            &["stages.vad.model", "is required", "Silero VAD v5"],
+        ),
+        (
+            "silero threshold",
+            "[stages.vad]\nbackend = \"silero\"\nmodel = \"m.bin\"\nthreshold = 1.5",
+            &["stages.vad.threshold", "1.5 is out of range"],
+        ),
+        (
+            "webrtc has no threshold",
+            "[stages.vad]\nthreshold = 0.4",
+            &["stages.vad.threshold", "unknown key"],
+        ),
+        (
+            "unknown turn backend",
+            "[stages.turn]\nbackend = \"vibes\"",
+            &["stages.turn.backend", "silence, adaptive, smart-turn"],
+        ),
+        (
+            "smart turn model missing",
+            "[stages.turn]\nbackend = \"smart-turn\"\nmodel = \"st.onnx\"",
+            &[
+                "stages.turn.model",
+                "st.onnx",
+                "does not exist",
+                "persona models list",
+            ],
+        ),
+        (
+            "waits out of order",
+            "[stages.turn]\ncomplete_silence_ms = 900\nend_silence_ms = 700",
+            &["stages.turn.end_silence_ms", "shorter than `complete_silence_ms`"],
+        ),
+        (
+            "max wait below the long wait",
+            "[stages.turn]\nmax_wait_ms = 1000",
+            &["stages.turn.max_wait_ms", "incomplete_silence_ms"],
+        ),
+        (
+            "barge-in typo",
+            "[stages.turn.barge_in]\nmin_word = 3",
+            &["stages.turn.barge_in.min_word", "unknown key", "min_words"],
+        ),
+        (
+            "backchannels not strings",
+            "[stages.turn.barge_in]\nbackchannels = [\"mhm\", 3]",
+            &["stages.turn.barge_in.backchannels", "item 1 should be a string"],
+        ),
+        (
+            "barge-in switch",
+            "[stages.turn.barge_in]\nenabled = \"yes\"",
+            &["stages.turn.barge_in.enabled", "true or false"],
+        ),
+        (
+            "openai without url",
+            "[stages.stt]\nbackend = \"openai\"",
+            &["stages.stt.base_url", "http(s) URL"],
+        ),
+        (
+            "partial interval",
+            "[stages.stt]\nmodel = \"m.bin\"\npartial_interval_ms = -1",
+            &["stages.stt.partial_interval_ms", "out of range"],
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.bin"), b"x").unwrap();
     for (name, text, needles) in cases {
         let error = match parse_in(dir.path(), text) {
             Ok(_) => panic!("case `{name}` was accepted"),
@@ -140,6 +206,78 @@ fn bad_files_are_rejected_with_the_key_and_the_expectation() {
             );
         }
     }
+}
+
+#[test]
+fn listening_backends_and_their_keys_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("vad.onnx"), b"x").unwrap();
+    std::fs::write(dir.path().join("turn.onnx"), b"x").unwrap();
+    let config = parse_in(
+        dir.path(),
+        r#"
+[stages.vad]
+backend = "silero"
+model = "vad.onnx"
+threshold = 0.6
+[stages.turn]
+backend = "smart-turn"
+model = "turn.onnx"
+threshold = 0.7
+complete_silence_ms = 300
+max_wait_ms = 2500
+[stages.turn.barge_in]
+min_speech_ms = 500
+min_words = 3
+backchannels = ["mhm", "sure thing"]
+[stages.stt]
+backend = "openai"
+base_url = "http://localhost:9000/v1"
+api_key_env = "PERSONA_NO_SUCH_VARIABLE"
+partial_interval_ms = 0
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.vad.backend,
+        VadBackend::Silero {
+            model: dir.path().join("vad.onnx"),
+            threshold: 0.6
+        }
+    );
+    assert_eq!(
+        config.turn.backend,
+        TurnBackend::SmartTurn {
+            model: dir.path().join("turn.onnx"),
+            threshold: 0.7
+        }
+    );
+    assert_eq!(config.turn.complete_silence, Duration::from_millis(300));
+    assert_eq!(config.turn.max_wait, Duration::from_millis(2500));
+    assert_eq!(config.turn.barge_in.min_speech, Duration::from_millis(500));
+    assert_eq!(config.turn.barge_in.min_words, 3);
+    assert_eq!(config.turn.barge_in.backchannels, ["mhm", "sure thing"]);
+    assert_eq!(config.stt.partial_interval, Duration::ZERO);
+    match config.stt.backend {
+        Some(SttBackend::OpenAi {
+            base_url,
+            model,
+            api_key,
+            ..
+        }) => {
+            assert_eq!(base_url, "http://localhost:9000/v1");
+            assert_eq!(model, "whisper-1");
+            assert_eq!(api_key, None, "an unset key variable means no key");
+        }
+        other => panic!("expected openai, got {other:?}"),
+    }
+    // The defaults: adaptive turns, barge-in on with the default backchannels, partials on.
+    let defaults = PipelineConfig::embedded_default();
+    assert_eq!(defaults.turn.backend, TurnBackend::Adaptive);
+    assert!(defaults.turn.barge_in.enabled);
+    assert!(defaults.turn.barge_in.backchannels.iter().any(|b| b == "mhm"));
+    assert_eq!(defaults.stt.partial_interval, Duration::from_millis(500));
+    assert!(format!("{:?}", ApiKey("secret".into())).contains('…'));
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub const MOTION_TO_PLAYOUT: EdgeSpec = EdgeSpec::new("motion_to_playout", 64, F
 /// renderer, which skips frames it would draw too late, so audio is never dropped here.
 pub const PLAYOUT_TO_RENDER: EdgeSpec = EdgeSpec::new("playout_to_render", 32, FullPolicy::Wait);
 pub const RENDER_TO_SINK: EdgeSpec = EdgeSpec::new("render_to_sink", 16, FullPolicy::Wait);
+/// What STT heard so far, back to the turn detector. Only the latest matters, and STT must
+/// never wait on it (that would be a cycle): the oldest goes.
+pub const STT_TO_TURN: EdgeSpec = EdgeSpec::new("stt_to_turn", 4, FullPolicy::DropOldest);
 
 /// `spec` with the capacity the pipeline file sets for it, if any.
 pub fn sized(spec: EdgeSpec, config: &PipelineConfig) -> EdgeSpec {
@@ -51,6 +54,7 @@ mod tests {
             MOTION_TO_PLAYOUT,
             PLAYOUT_TO_RENDER,
             RENDER_TO_SINK,
+            STT_TO_TURN,
         ];
         let names: Vec<&str> = declared.iter().map(|e| e.name).collect();
         assert_eq!(names, crate::config::EDGE_NAMES);

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::audio::{AudioError, AudioFrame, Conformer, resample_all};
-use crate::config::{DialogueBackend, MotionBackend, PipelineConfig, SttBackend, TtsBackend};
+use crate::config::{
+    DialogueBackend, MotionBackend, PipelineConfig, SttBackend, TtsBackend, TurnBackend, VadBackend,
+};
 use crate::dialogue::{DialogueError, Flow, FlowRunner, ReplyText};
 use crate::encode::{EncodeError, WebmConfig, WebmWriter};
 use crate::motion::FrameClock;
@@ -27,14 +29,17 @@ use crate::runtime::{
     EdgeSpec, Epoch, EpochWatch, Interrupter, Metrics, Placement, Receiver, Sender, SessionClock, Shutdown,
     StageCtx, StageError, StageHandle, Unstamped, edge, epoch_channel, spawn_stage,
 };
-use crate::stt::{SttError, WhisperSettings, WhisperTranscriber};
+use crate::stt::{
+    OpenAiSettings, OpenAiTranscriber, SttError, SttSettings, Transcriber, WhisperSettings,
+    WhisperTranscriber,
+};
 use crate::transport::sink::SinkTarget;
 use crate::transport::{Pacing, WavSource};
 use crate::tts::TtsError;
 use crate::tts::espeak::VoiceSettings;
 use crate::tts::stage::{EspeakSynth, TtsItem, TtsPayload};
-use crate::turn::Endpointer;
-use crate::vad::WebRtcVad;
+use crate::turn::{Endpointer, SmartTurn, TurnModel, TurnStage};
+use crate::vad::{SileroVad, VoiceDetector, WebRtcVad};
 
 /// A session could not be built.
 #[derive(Debug, Error)]
@@ -58,6 +63,8 @@ pub enum PipelineError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Onnx(#[from] crate::onnx::OnnxError),
     #[error("could not start the session: {0}")]
     Start(String),
 }
@@ -257,6 +264,7 @@ impl Session {
                 let (resample_tx, resample_rx) = builder.edge(edges::RESAMPLE_TO_VAD);
                 let (vad_tx, vad_rx) = builder.edge(edges::VAD_TO_TURN);
                 let (turn_tx, turn_rx) = builder.edge(edges::TURN_TO_STT);
+                let (heard_tx, heard_rx) = builder.edge(edges::STT_TO_TURN);
                 let (stt_tx, stt_rx) = builder.edge(edges::STT_TO_DIALOGUE);
                 let (dialogue_tx, dialogue_rx) = builder.edge(edges::DIALOGUE_TO_TTS);
 
@@ -275,19 +283,30 @@ impl Session {
                 let ctx = builder.ctx("vad", config.vad.budget);
                 builder.spawn(
                     "vad",
-                    Placement::Task,
-                    crate::vad::run_stage(ctx, Box::new(listen.vad), resample_rx, vad_tx),
+                    listen.vad_placement,
+                    crate::vad::run_stage(ctx, listen.vad, listen.vad_threshold, resample_rx, vad_tx),
                 );
                 let ctx = builder.ctx("turn", config.turn.budget);
                 let turn_interrupter = interrupter.take().expect("the conversation owns the interrupter");
+                // A turn model computes for milliseconds: then the stage gets its own thread.
+                let turn_placement = if listen.turn_model.is_some() {
+                    Placement::Thread
+                } else {
+                    Placement::Task
+                };
                 builder.spawn(
                     "turn",
-                    Placement::Task,
+                    turn_placement,
                     crate::turn::run_stage(
                         ctx,
-                        Endpointer::new(&config.turn),
-                        turn_interrupter,
+                        TurnStage {
+                            endpointer: Endpointer::new(&config.turn),
+                            interrupter: turn_interrupter,
+                            status: Some(playout_status.clone()),
+                            model: listen.turn_model,
+                        },
                         vad_rx,
+                        Some(heard_rx),
                         turn_tx,
                     ),
                 );
@@ -297,10 +316,11 @@ impl Session {
                     Placement::Task,
                     crate::stt::stage::run_stage(
                         ctx,
-                        Box::new(listen.transcriber),
-                        listen.max_turn_samples,
+                        listen.transcriber,
+                        listen.stt_settings,
                         turn_rx,
                         stt_tx,
+                        Some(heard_tx),
                     ),
                 );
                 let ctx = builder.ctx("dialogue", config.dialogue.budget);
@@ -459,21 +479,33 @@ enum BuiltInput {
 
 /// Backends of the listening half.
 struct Listening {
-    vad: WebRtcVad,
-    transcriber: WhisperTranscriber,
+    vad: Box<dyn VoiceDetector>,
+    vad_threshold: f32,
+    /// Where the VAD runs: a model-based VAD computes for too long to share the reactor.
+    vad_placement: Placement,
+    turn_model: Option<Box<dyn TurnModel>>,
+    transcriber: Box<dyn Transcriber>,
+    stt_settings: SttSettings,
     dialogue: FlowRunner,
-    max_turn_samples: usize,
 }
 
 fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> {
-    let crate::config::VadBackend::WebRtc { aggressiveness } = config.vad.backend;
-    let Some(SttBackend::Whisper {
-        model,
-        language,
-        threads,
-        max_tokens,
-    }) = &config.stt.backend
-    else {
+    let (vad, vad_threshold, vad_placement): (Box<dyn VoiceDetector>, f32, Placement) =
+        match &config.vad.backend {
+            VadBackend::WebRtc { aggressiveness } => (
+                Box::new(WebRtcVad::new(*aggressiveness)),
+                crate::vad::SPEECH_THRESHOLD,
+                Placement::Task,
+            ),
+            VadBackend::Silero { model, threshold } => {
+                (Box::new(SileroVad::load(model)?), *threshold, Placement::Thread)
+            }
+        };
+    let turn_model: Option<Box<dyn TurnModel>> = match &config.turn.backend {
+        TurnBackend::SmartTurn { model, .. } => Some(Box::new(SmartTurn::load(model)?)),
+        TurnBackend::Silence | TurnBackend::Adaptive => None,
+    };
+    let Some(stt_backend) = &config.stt.backend else {
         return Err(PipelineError::MissingStage {
             origin: config.origin(),
             stage: "stt",
@@ -489,23 +521,48 @@ fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> 
             hint: "add a [stages.dialogue] section with a scripted `flow` (see pipelines/offline.toml)",
         });
     };
-    let transcriber = WhisperTranscriber::load(
-        model,
-        WhisperSettings {
+    let transcriber: Box<dyn Transcriber> = match stt_backend {
+        SttBackend::Whisper {
+            model,
+            language,
+            threads,
+            max_tokens,
+        } => Box::new(WhisperTranscriber::load(
+            model,
+            WhisperSettings {
+                language: language.clone(),
+                threads: *threads,
+                max_tokens: *max_tokens,
+            },
+        )?),
+        SttBackend::OpenAi {
+            base_url,
+            model,
+            language,
+            api_key,
+            timeout,
+        } => Box::new(OpenAiTranscriber::new(OpenAiSettings {
+            base_url: base_url.clone(),
+            model: model.clone(),
             language: language.clone(),
-            threads: *threads,
-            max_tokens: *max_tokens,
-        },
-    )?;
+            api_key: api_key.as_ref().map(|k| k.0.clone()),
+            timeout: *timeout,
+        })?),
+    };
     let dialogue = FlowRunner::new(Flow::load(flow)?);
-    let max_turn_samples = (config.turn.max_turn + config.turn.preroll).as_millis() as usize
-        * crate::audio::LISTEN_RATE_HZ as usize
-        / 1000;
+    // A turn is cut at `max_turn` and carries the pre-roll before its start.
+    let stt_settings = SttSettings::new(
+        config.stt.partial_interval,
+        config.turn.max_turn + config.turn.preroll,
+    );
     Ok(Listening {
-        vad: WebRtcVad::new(aggressiveness),
+        vad,
+        vad_threshold,
+        vad_placement,
+        turn_model,
         transcriber,
+        stt_settings,
         dialogue,
-        max_turn_samples,
     })
 }
 

@@ -24,8 +24,20 @@ pub const STAGE_ORDER: &[&str] = &[
 pub struct Interruption {
     /// The turn whose reply was cut off.
     pub turn: u64,
+    /// When the barge-in was decided (or, without a decision, when the playout cut the reply).
     pub interrupted_at_ms: f64,
     pub interrupt_to_silence_ms: Option<f64>,
+    /// The user's speech onset → the barge-in decision, on the input's media clock.
+    pub detection_ms: Option<f64>,
+}
+
+/// A decision about user speech while the avatar was busy.
+#[derive(Clone, Debug, Serialize)]
+pub struct BargeInEntry {
+    /// The turn whose reply was pending or playing.
+    pub over_turn: u64,
+    #[serde(flatten)]
+    pub decision: crate::runtime::BargeInDecision,
 }
 
 /// The whole report.
@@ -39,6 +51,8 @@ pub struct ProfileReport {
     pub turns: Vec<TurnRecord>,
     pub stages: BTreeMap<&'static str, StageSummary>,
     pub interruptions: Vec<Interruption>,
+    /// Every barge-in decision, interrupting or not, in order.
+    pub barge_in: Vec<BargeInEntry>,
     pub edges: Vec<EdgeReport>,
     pub counters: BTreeMap<&'static str, u64>,
 }
@@ -53,9 +67,20 @@ impl ProfileReport {
                     turn: t.turn,
                     interrupted_at_ms: at,
                     interrupt_to_silence_ms: t.interrupt_to_silence_ms,
+                    detection_ms: t.interrupt_detection_ms,
                 })
             })
             .collect();
+        let mut barge_in: Vec<BargeInEntry> = records
+            .iter()
+            .flat_map(|t| {
+                t.barge_in.iter().map(|d| BargeInEntry {
+                    over_turn: t.turn,
+                    decision: d.clone(),
+                })
+            })
+            .collect();
+        barge_in.sort_by(|a, b| a.decision.decided_at_ms.total_cmp(&b.decision.decided_at_ms));
         let turns = records
             .into_iter()
             .filter(|t| t.user_speech_start_ms.is_some())
@@ -72,6 +97,7 @@ impl ProfileReport {
                 .map(|s| (s.name, s))
                 .collect(),
             interruptions,
+            barge_in,
             edges: metrics.edge_reports(),
             counters: metrics.counters(),
         }
@@ -106,24 +132,70 @@ impl ProfileReport {
         );
         let _ = writeln!(
             out,
-            "{:>4} {:>9} {:>9} {:>8} {:>11} {:>11} {:>9} {:>9}  reason",
-            "turn", "speech", "end", "endpt+", "first audio", "first video", "response", "interrupt"
+            "{:>4} {:>9} {:>9} {:>8} {:>6} {:>8} {:>9} {:>11} {:>11} {:>9} {:>9}  reason",
+            "turn",
+            "speech",
+            "end",
+            "endpt+",
+            "wait",
+            "partials",
+            "stt final",
+            "first audio",
+            "first video",
+            "response",
+            "interrupt"
         );
         for t in &self.turns {
             let _ = writeln!(
                 out,
-                "{:>4} {:>9} {:>9} {:>8} {:>11} {:>11} {:>9} {:>9}  {}",
+                "{:>4} {:>9} {:>9} {:>8} {:>6} {:>8} {:>9} {:>11} {:>11} {:>9} {:>9}  {}",
                 t.turn,
                 ms(t.user_speech_start_ms),
                 ms(t.user_speech_end_ms),
                 ms(t.endpoint_delay_ms),
+                ms(t.endpoint_wait_ms),
+                t.partial_transcripts,
+                ms(t.stt_final_ms),
                 ms(t.first_audio_ms),
                 ms(t.first_video_ms),
                 ms(t.response_ms),
                 ms(t.interrupt_to_silence_ms),
-                t.endpoint_reason
-                    .map_or("-".to_string(), |r| format!("{r:?}").to_lowercase()),
+                t.endpoint_reason.map_or("-".to_string(), |r| {
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                }),
             );
+        }
+        if !self.barge_in.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "Barge-in: user speech while the avatar was busy (onset and detection on the input clock)"
+            );
+            let _ = writeln!(
+                out,
+                "{:>9} {:>9} {:>9} {:>10} {:>11}  {:<12} heard",
+                "over turn", "onset", "decided", "detection", "interrupted", "reason"
+            );
+            for BargeInEntry {
+                over_turn: turn,
+                decision: d,
+            } in &self.barge_in
+            {
+                let _ = writeln!(
+                    out,
+                    "{:>9} {:>9.0} {:>9.0} {:>10.0} {:>11}  {:<12} {}",
+                    turn,
+                    d.speech_onset_media_ms,
+                    d.decided_at_ms,
+                    d.detection_ms,
+                    if d.interrupted { "yes" } else { "no" },
+                    d.reason,
+                    d.heard.as_deref().map_or("-".to_string(), |h| shorten(h, 48))
+                );
+            }
         }
         let names = self.stage_names();
         let _ = writeln!(out);
@@ -198,6 +270,17 @@ impl ProfileReport {
     }
 }
 
+/// `text` cut to `max` characters with an ellipsis.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(max - 1).collect();
+        short.push('…');
+        short
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +314,55 @@ mod tests {
         assert!(json["stages"]["stt"]["p99_ms"].as_f64().unwrap() > 4.0);
         let text = report.render_text();
         assert!(text.contains("stt") && text.contains('*'), "{text}");
+    }
+
+    #[test]
+    fn listening_figures_and_barge_in_decisions_are_reported() {
+        let metrics = Metrics::new(SessionClock::starting_now());
+        let log = metrics.turns();
+        let turn = Epoch(1);
+        log.mark(turn, 0.0, TurnMark::UserSpeechStart { media_ms: 500.0 });
+        log.mark(turn, 0.0, TurnMark::UserSpeechEnd { media_ms: 1500.0 });
+        log.mark(
+            turn,
+            2000.0,
+            TurnMark::Endpoint {
+                reason: crate::runtime::EndpointReason::MaxWait,
+                delay_ms: 500.0,
+            },
+        );
+        log.mark(turn, 2000.0, TurnMark::EndpointWait { wait_ms: 500.0 });
+        log.mark(turn, 1000.0, TurnMark::PartialTranscript);
+        log.mark(turn, 1200.0, TurnMark::PartialTranscript);
+        log.mark(turn, 2300.0, TurnMark::SttFinal { ms: 312.0 });
+        let decision = |interrupted, reason, decided_at_ms| crate::runtime::BargeInDecision {
+            interrupted,
+            reason,
+            speech_onset_media_ms: 3000.0,
+            detection_ms: 800.0,
+            decided_at_ms,
+            heard: Some("mhm".into()),
+        };
+        log.mark(
+            turn,
+            3900.0,
+            TurnMark::BargeIn(decision(false, "too_short", 3900.0)),
+        );
+        log.mark(turn, 5800.0, TurnMark::BargeIn(decision(true, "speech", 5800.0)));
+        log.mark(turn, 5820.0, TurnMark::Silenced);
+        let report = ProfileReport::from_metrics(&metrics, "p".into(), "in.wav".into(), 6000.0);
+        let t = &report.turns[0];
+        assert_eq!((t.partial_transcripts, t.stt_final_ms), (2, Some(312.0)));
+        assert_eq!(report.barge_in.len(), 2);
+        assert_eq!(report.interruptions[0].interrupt_to_silence_ms, Some(20.0));
+        assert_eq!(report.interruptions[0].detection_ms, Some(800.0));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["turns"][0]["endpoint_reason"], "max_wait");
+        assert_eq!(json["barge_in"][0]["reason"], "too_short");
+        assert_eq!(json["barge_in"][1]["over_turn"], 1);
+        let text = report.render_text();
+        for needle in ["max_wait", "312", "too_short", "Barge-in", "mhm"] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
     }
 }

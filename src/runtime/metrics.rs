@@ -72,7 +72,32 @@ pub enum EndpointReason {
     MaxDuration,
     /// The input ended while the user was speaking.
     EndOfInput,
+    /// The turn model (Smart Turn) judged the turn complete once the user paused.
+    Model,
+    /// The pause reached the hard maximum wait while the rules still expected more.
+    MaxWait,
 }
+
+/// One decision about user speech that began while the avatar was busy (speaking, or about to
+/// answer): did it take the floor?
+#[derive(Clone, Debug, Serialize)]
+pub struct BargeInDecision {
+    /// Whether it interrupted the avatar (bumped the epoch).
+    pub interrupted: bool,
+    /// Why (snake_case), e.g. `speech`, `words`, `backchannel`, `not_speech`.
+    pub reason: &'static str,
+    /// Onset of the user's speech on the input's media clock (ms).
+    pub speech_onset_media_ms: f64,
+    /// Onset to decision, on the media clock: how long the user spoke before it was decided.
+    pub detection_ms: f64,
+    /// When it was decided (ms since session start).
+    pub decided_at_ms: f64,
+    /// What the streaming STT had heard by then, if anything.
+    pub heard: Option<String>,
+}
+
+/// Barge-in decisions kept per turn; more are counted, not stored.
+pub const MAX_BARGE_IN_DECISIONS: usize = 32;
 
 /// One stage's first output in one turn.
 #[derive(Clone, Debug, Serialize)]
@@ -113,6 +138,18 @@ pub struct TurnRecord {
     pub silenced_at_ms: Option<f64>,
     pub interrupt_to_silence_ms: Option<f64>,
     pub stages: BTreeMap<&'static str, StageTurn>,
+    /// The silence the endpointer was waiting for when the turn ended (ms).
+    pub endpoint_wait_ms: Option<f64>,
+    /// Partial transcripts the streaming STT emitted during this turn.
+    pub partial_transcripts: u32,
+    /// End of turn (its end marker reaching STT) → final transcript.
+    pub stt_final_ms: Option<f64>,
+    /// Decisions about user speech while this turn's reply was pending or playing.
+    pub barge_in: Vec<BargeInDecision>,
+    /// Decisions beyond [`MAX_BARGE_IN_DECISIONS`], counted only.
+    pub barge_in_uncounted: u32,
+    /// Onset → decision of the barge-in that cut this turn's reply off (media clock, ms).
+    pub interrupt_detection_ms: Option<f64>,
 }
 
 /// A milestone in a turn, written by the stage that observes it.
@@ -140,6 +177,18 @@ pub enum TurnMark {
     },
     Interrupted,
     Silenced,
+    /// The wait in force when the endpoint was decided.
+    EndpointWait {
+        wait_ms: f64,
+    },
+    /// A partial transcript was emitted.
+    PartialTranscript,
+    SttFinal {
+        ms: f64,
+    },
+    /// A decision about speech over this turn's reply. An interrupting one also marks the
+    /// interruption (at the decision time), so `interrupt_to_silence_ms` counts from it.
+    BargeIn(BargeInDecision),
 }
 
 /// Per-turn records, bounded.
@@ -201,6 +250,22 @@ impl TurnLog {
                 if t.silenced_at_ms.is_none() {
                     t.silenced_at_ms = Some(at_ms);
                     t.interrupt_to_silence_ms = t.interrupted_at_ms.map(|i| at_ms - i);
+                }
+            }
+            TurnMark::EndpointWait { wait_ms } => t.endpoint_wait_ms = Some(wait_ms),
+            TurnMark::PartialTranscript => t.partial_transcripts += 1,
+            TurnMark::SttFinal { ms } => {
+                t.stt_final_ms.get_or_insert(ms);
+            }
+            TurnMark::BargeIn(decision) => {
+                if decision.interrupted {
+                    t.interrupted_at_ms.get_or_insert(decision.decided_at_ms);
+                    t.interrupt_detection_ms.get_or_insert(decision.detection_ms);
+                }
+                if t.barge_in.len() < MAX_BARGE_IN_DECISIONS {
+                    t.barge_in.push(decision);
+                } else {
+                    t.barge_in_uncounted += 1;
                 }
             }
         });
@@ -435,6 +500,36 @@ mod tests {
         assert_eq!(record.response_ms, Some(450.0));
         assert_eq!(record.first_audio_media_ms, Some(1440.0));
         assert_eq!(record.interrupt_to_silence_ms, Some(30.0));
+    }
+
+    #[test]
+    fn a_barge_in_decision_starts_the_interrupt_clock_and_decisions_are_bounded() {
+        let log = TurnLog::default();
+        let turn = Epoch(2);
+        let decision = |interrupted: bool| BargeInDecision {
+            interrupted,
+            reason: if interrupted { "speech" } else { "backchannel" },
+            speech_onset_media_ms: 900.0,
+            detection_ms: 620.0,
+            decided_at_ms: 1520.0,
+            heard: None,
+        };
+        log.mark(turn, 1000.0, TurnMark::BargeIn(decision(false)));
+        log.mark(turn, 1521.0, TurnMark::BargeIn(decision(true)));
+        // The playout's own mark comes later and does not move the start.
+        log.mark(turn, 1524.0, TurnMark::Interrupted);
+        log.mark(turn, 1540.0, TurnMark::Silenced);
+        let record = &log.records()[0];
+        assert_eq!(record.interrupted_at_ms, Some(1520.0));
+        assert_eq!(record.interrupt_to_silence_ms, Some(20.0));
+        assert_eq!(record.interrupt_detection_ms, Some(620.0));
+        assert_eq!(record.barge_in.len(), 2);
+        for _ in 0..MAX_BARGE_IN_DECISIONS {
+            log.mark(turn, 2000.0, TurnMark::BargeIn(decision(false)));
+        }
+        let record = &log.records()[0];
+        assert_eq!(record.barge_in.len(), MAX_BARGE_IN_DECISIONS);
+        assert_eq!(record.barge_in_uncounted, 2);
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Voice activity detection: is there speech in this 20 ms frame?
 //!
 //! A [`VoiceDetector`] scores one 20 ms, 16 kHz frame; the VAD stage labels every captured frame
-//! and passes it on to the turn detector. Backends live one per file. The stage never drops or
-//! reorders audio: it only annotates it.
+//! and passes it on to the turn detector. Backends live one per file: [`webrtc`] (the embedded
+//! default, a GMM, microseconds per frame) and [`silero`] (Silero VAD v5 through ONNX Runtime).
+//! Both give a probability per frame and the stage applies one threshold, so the turn core sees
+//! the same kind of decision from either. The stage never drops or reorders audio: it only
+//! annotates it.
 
+pub mod silero;
 pub mod webrtc;
 
 use thiserror::Error;
@@ -11,6 +15,7 @@ use thiserror::Error;
 use crate::audio::{AudioFrame, LISTEN_FRAME_SAMPLES, LISTEN_RATE_HZ};
 use crate::runtime::{Epoch, Event, Receiver, Sender, StageCtx, StageError, Stamped};
 
+pub use silero::SileroVad;
 pub use webrtc::WebRtcVad;
 
 #[derive(Debug, Error)]
@@ -47,16 +52,19 @@ impl Stamped for VadFrame {
     }
 }
 
-/// Probability at or above which a frame counts as speech.
+/// Probability at or above which a frame counts as speech, unless the pipeline sets another.
 pub const SPEECH_THRESHOLD: f32 = 0.5;
 
-/// The VAD stage: labels each 16 kHz frame.
+/// The VAD stage: labels each 16 kHz frame as speech when its probability reaches `threshold`.
 pub async fn run_stage(
     mut ctx: StageCtx,
     mut detector: Box<dyn VoiceDetector>,
+    threshold: f32,
     mut input: Receiver<AudioFrame>,
     mut output: Sender<VadFrame>,
 ) -> Result<(), StageError> {
+    // One input is one stream: no state from anything before it.
+    detector.reset();
     loop {
         match ctx.next(&mut input, None).await {
             Event::Item(frame) => {
@@ -76,7 +84,7 @@ pub async fn run_stage(
                 let labelled = VadFrame {
                     frame,
                     probability,
-                    speech: probability >= SPEECH_THRESHOLD,
+                    speech: probability >= threshold,
                 };
                 ctx.emit(&mut output, labelled).await?;
             }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod listening;
 pub mod video;
 
 use std::path::{Path, PathBuf};
