@@ -107,21 +107,44 @@ pub struct TurnRecord {
     /// When the output went silent after that interrupt.
     pub silenced_at_ms: Option<f64>,
     pub interrupt_to_silence_ms: Option<f64>,
+    /// When the dialogue received the final transcript and began its reply.
+    pub reply_started_ms: Option<f64>,
+    /// From `reply_started_ms` to the language model's first token (model backends only).
+    pub llm_first_token_ms: Option<f64>,
+    /// From `reply_started_ms` to the first clause sent to TTS.
+    pub first_clause_ms: Option<f64>,
+    /// From `reply_started_ms` to the reply's first audio leaving TTS.
+    pub tts_first_audio_ms: Option<f64>,
     pub stages: BTreeMap<&'static str, StageTurn>,
 }
 
 /// A milestone in a turn, written by the stage that observes it.
 #[derive(Clone, Debug)]
 pub enum TurnMark {
-    UserSpeechStart { media_ms: f64 },
-    UserSpeechEnd { media_ms: f64 },
-    Endpoint { reason: EndpointReason, delay_ms: f64 },
+    UserSpeechStart {
+        media_ms: f64,
+    },
+    UserSpeechEnd {
+        media_ms: f64,
+    },
+    Endpoint {
+        reason: EndpointReason,
+        delay_ms: f64,
+    },
     Transcript(String),
     Reply(String),
     FirstAudioOut,
     FirstVideoOut,
     Interrupted,
     Silenced,
+    /// The dialogue began answering the final transcript.
+    ReplyStarted,
+    /// The language model's first token arrived.
+    LlmFirstToken,
+    /// The dialogue sent the first clause of its reply to TTS.
+    FirstClause,
+    /// TTS sent the reply's first audio.
+    TtsFirstAudio,
 }
 
 /// Per-turn records, bounded.
@@ -179,6 +202,24 @@ impl TurnLog {
                 if t.silenced_at_ms.is_none() {
                     t.silenced_at_ms = Some(at_ms);
                     t.interrupt_to_silence_ms = t.interrupted_at_ms.map(|i| at_ms - i);
+                }
+            }
+            TurnMark::ReplyStarted => {
+                t.reply_started_ms.get_or_insert(at_ms);
+            }
+            TurnMark::LlmFirstToken => {
+                if t.llm_first_token_ms.is_none() {
+                    t.llm_first_token_ms = t.reply_started_ms.map(|start| at_ms - start);
+                }
+            }
+            TurnMark::FirstClause => {
+                if t.first_clause_ms.is_none() {
+                    t.first_clause_ms = t.reply_started_ms.map(|start| at_ms - start);
+                }
+            }
+            TurnMark::TtsFirstAudio => {
+                if t.tts_first_audio_ms.is_none() {
+                    t.tts_first_audio_ms = t.reply_started_ms.map(|start| at_ms - start);
                 }
             }
         });
@@ -412,6 +453,21 @@ mod tests {
         assert_eq!(record.first_audio_ms, Some(1450.0));
         assert_eq!(record.response_ms, Some(450.0));
         assert_eq!(record.interrupt_to_silence_ms, Some(30.0));
+    }
+
+    #[test]
+    fn reply_milestones_count_from_the_start_of_the_reply() {
+        let log = TurnLog::default();
+        let turn = Epoch(2);
+        log.mark(turn, 1_000.0, TurnMark::ReplyStarted);
+        log.mark(turn, 1_180.0, TurnMark::LlmFirstToken);
+        log.mark(turn, 1_250.0, TurnMark::FirstClause);
+        log.mark(turn, 1_253.5, TurnMark::TtsFirstAudio);
+        log.mark(turn, 1_900.0, TurnMark::TtsFirstAudio); // a later piece: ignored
+        let record = &log.records()[0];
+        assert_eq!(record.llm_first_token_ms, Some(180.0));
+        assert_eq!(record.first_clause_ms, Some(250.0));
+        assert_eq!(record.tts_first_audio_ms, Some(253.5));
     }
 
     #[test]

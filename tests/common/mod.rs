@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod openai_server;
+pub mod speaking;
 pub mod video;
 
 use std::path::{Path, PathBuf};
