@@ -449,3 +449,42 @@ budget_ms = 1000
         "{text}"
     );
 }
+
+/// A backend whose reply never ends.
+struct Runaway;
+
+impl persona::dialogue::Dialogue for Runaway {
+    fn uses_model(&self) -> bool {
+        true
+    }
+
+    fn respond(&mut self, _user_said: &str) -> persona::dialogue::ReplyStream {
+        Box::pin(futures_util::stream::iter(std::iter::repeat_with(|| {
+            persona::dialogue::ReplyEvent::Text("and then some more, ".into())
+        })))
+    }
+
+    fn segment_done(&mut self, _outcome: persona::dialogue::SegmentOutcome) -> Option<persona::dialogue::ReplyStream> {
+        None
+    }
+
+    fn heard(&mut self, _heard: persona::dialogue::Heard) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_reply_is_cut_off() {
+    let mut rig = Rig::dialogue(Box::new(Runaway), ToolRunner::new(None), StageSettings::default());
+    rig.say("Tell me everything.").await;
+    let mut total = 0;
+    loop {
+        let piece = rig.next_piece().await;
+        total += piece.text.len();
+        assert!(piece.text.len() <= 160, "pieces stay within the chunk cap");
+        if piece.is_last {
+            break;
+        }
+    }
+    let limit = persona::dialogue::stage::MAX_REPLY_BYTES;
+    assert!(total > limit && total < limit + 200, "{total}");
+    rig.stop().await;
+}

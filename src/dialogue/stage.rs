@@ -25,6 +25,10 @@ use super::tools::{Action, ToolRunner};
 use super::{Dialogue, Heard, ReplyEvent, ReplyStream, ReplyText, SegmentOutcome};
 use futures_util::StreamExt as _;
 
+/// The most reply text one turn may produce; a model that runs on past it is cut off there
+/// (its reply ends as if the stream had), so a runaway stream cannot grow without bound.
+pub const MAX_REPLY_BYTES: usize = 16 * 1024;
+
 /// What the stage itself says and how it cuts text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageSettings {
@@ -211,6 +215,15 @@ pub async fn run_stage(
                         current.chunker.push(&text, &mut pieces);
                         for piece in pieces.drain(..) {
                             send(&mut ctx, &mut output, &mut stale_watch, current, piece, false).await?;
+                        }
+                        if current.segment.text.len() > MAX_REPLY_BYTES {
+                            tracing::warn!(
+                                turn = current.epoch.0,
+                                bytes = current.segment.text.len(),
+                                "the reply is too long; cutting it off"
+                            );
+                            // Ends the stream (and its connection); the reply finishes as usual.
+                            current.stream = Box::pin(futures_util::stream::empty());
                         }
                     }
                     ReplyEvent::Tool(call) => {

@@ -94,7 +94,16 @@ impl Framer {
         spoken_text: &Normalized,
         spoken: &mut SpokenPublisher,
     ) {
+        // Words and pauses in the order they are spoken: a pause ends the word before it.
+        let mut pauses = chunk
+            .phonemes
+            .iter()
+            .filter(|m| m.symbol.as_str().starts_with('_'))
+            .peekable();
         for word in chunk.words {
+            while let Some(pause) = pauses.next_if(|p| p.start_sample < word.start_sample) {
+                spoken.word_ends(self.to_output(utterance, pause.start_sample));
+            }
             let WordMark {
                 start_sample,
                 text_start,
@@ -103,12 +112,8 @@ impl Framer {
             let source = spoken_text.source_range(text_start as usize..(text_start + text_len) as usize);
             spoken.word(self.to_output(utterance, start_sample), source.end);
         }
-        for mark in chunk
-            .phonemes
-            .iter()
-            .filter(|m| m.symbol.as_str().starts_with('_'))
-        {
-            spoken.word_ends(self.to_output(utterance, mark.start_sample));
+        for pause in pauses {
+            spoken.word_ends(self.to_output(utterance, pause.start_sample));
         }
     }
 
