@@ -80,7 +80,10 @@ fn say_writes_a_video_whose_mouth_follows_the_speech() {
         voice,
         rate_wpm,
         pitch,
-    } = &config.tts.backend;
+    } = &config.tts.backend
+    else {
+        panic!("this test speaks with espeak-ng");
+    };
     let settings = VoiceSettings {
         voice: voice.clone(),
         rate_wpm: *rate_wpm,

@@ -54,12 +54,27 @@ pub async fn say(args: SayArgs) -> CommandResult {
         )));
     }
     let mut config = load_pipeline(args.pipeline.as_deref())?;
-    let persona::config::TtsBackend::Espeak { voice, rate_wpm, .. } = &mut config.tts.backend;
-    if let Some(v) = args.voice {
-        *voice = v;
-    }
-    if let Some(rate) = args.rate {
-        *rate_wpm = rate;
+    match &mut config.tts.backend {
+        persona::config::TtsBackend::Espeak { voice, rate_wpm, .. } => {
+            if let Some(v) = args.voice {
+                *voice = v;
+            }
+            if let Some(rate) = args.rate {
+                *rate_wpm = rate;
+            }
+        }
+        persona::config::TtsBackend::OpenAi(speech) if args.rate.is_none() => {
+            if let Some(v) = args.voice {
+                speech.voice = v;
+            }
+        }
+        _ if args.voice.is_some() || args.rate.is_some() => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--voice and --rate set an espeak-ng voice (and --voice a speech service's), but the pipeline's \
+                 `stages.tts.backend` is another; change the voice in the pipeline file instead"
+            )));
+        }
+        _ => {}
     }
     let session = Session::start(
         &config,

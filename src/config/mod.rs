@@ -11,6 +11,7 @@
 //! the plain structs defined here.
 
 mod reader;
+mod speaking;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,11 @@ use std::time::Duration;
 use thiserror::Error;
 
 use reader::Section;
+
+pub use speaking::{
+    ChatConfig, DEFAULT_FALLBACK, DEFAULT_HANDOVER_LINE, DEFAULT_SYSTEM_PROMPT, DialogueBackend,
+    DialogueConfig, Env, Secret, SpeechConfig, TtsBackend, TtsConfig,
+};
 
 /// A pipeline file could not be used.
 #[derive(Debug, Error)]
@@ -158,29 +164,6 @@ pub struct SttConfig {
     pub budget: Option<Duration>,
     /// How much new turn audio triggers a partial re-decode; zero: no partial transcripts.
     pub partial_interval: Duration,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum DialogueBackend {
-    /// A scripted flow file (TOML).
-    Scripted { flow: PathBuf },
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct DialogueConfig {
-    pub backend: Option<DialogueBackend>,
-    pub budget: Option<Duration>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum TtsBackend {
-    Espeak { voice: String, rate_wpm: u32, pitch: u8 },
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct TtsConfig {
-    pub backend: TtsBackend,
-    pub budget: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -367,7 +350,7 @@ impl PipelineConfig {
     /// The embedded default: every stage's embedded backend, no STT model, no dialogue.
     pub fn embedded_default() -> Self {
         let empty = Path::new("<embedded default>");
-        Self::from_table(empty, &toml::Table::new()).expect("the embedded default is valid")
+        Self::from_table(empty, &toml::Table::new(), &|_| None).expect("the embedded default is valid")
     }
 
     /// Reads and checks a pipeline file.
@@ -380,17 +363,24 @@ impl PipelineConfig {
     }
 
     /// Checks pipeline text as if it were read from `path` (paths resolve against its folder).
+    /// Settings a file leaves out may come from the process environment (`OPENAI_BASE_URL`,
+    /// `OPENAI_MODEL`, the API key variable).
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        Self::parse_with_env(path, text, &|name| std::env::var(name).ok())
+    }
+
+    /// [`PipelineConfig::parse`] with the environment looked up through `env`.
+    pub fn parse_with_env(path: &Path, text: &str, env: Env<'_>) -> Result<Self, ConfigError> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
             file: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        let mut config = Self::from_table(path, &table)?;
+        let mut config = Self::from_table(path, &table, env)?;
         config.file = Some(path.to_path_buf());
         Ok(config)
     }
 
-    fn from_table(file: &Path, table: &toml::Table) -> Result<Self, ConfigError> {
+    fn from_table(file: &Path, table: &toml::Table, env: Env<'_>) -> Result<Self, ConfigError> {
         let mut root = Section::root(file, table);
         let name = root.string("name", "default")?;
         let description = root.string("description", "")?;
@@ -479,37 +469,8 @@ impl PipelineConfig {
         };
         s.finish()?;
 
-        let mut s = stages.section("dialogue")?;
-        let dialogue_backend = if stages.has("dialogue") {
-            s.choice("backend", "scripted", &["scripted"])?;
-            Some(DialogueBackend::Scripted {
-                flow: s.existing_file(
-                    "flow",
-                    "scripted flow file",
-                    "Point it at a flow such as flows/front-desk-demo.toml.",
-                )?,
-            })
-        } else {
-            None
-        };
-        let dialogue = DialogueConfig {
-            backend: dialogue_backend,
-            budget: s.budget(None)?,
-        };
-        s.finish()?;
-
-        let mut s = stages.section("tts")?;
-        s.choice("backend", "espeak", &["espeak"])?;
-        let tts_backend = TtsBackend::Espeak {
-            voice: s.string("voice", "en-us")?,
-            rate_wpm: s.integer("rate_wpm", 170, 80, 450)? as u32,
-            pitch: s.integer("pitch", 50, 0, 100)? as u8,
-        };
-        let tts = TtsConfig {
-            backend: tts_backend,
-            budget: s.budget(None)?,
-        };
-        s.finish()?;
+        let dialogue = speaking::dialogue(&mut stages, env)?;
+        let tts = speaking::tts(&mut stages, env)?;
 
         let mut s = stages.section("motion")?;
         let motion_backend = match s.choice("backend", "rules", &["rules", "energy"])?.as_str() {

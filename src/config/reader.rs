@@ -44,6 +44,11 @@ impl<'a> Section<'a> {
         })
     }
 
+    /// The pipeline file being read.
+    pub fn file(&self) -> &Path {
+        self.file
+    }
+
     pub fn key_path(&self, key: &str) -> String {
         if self.prefix.is_empty() {
             key.to_string()
@@ -78,6 +83,56 @@ impl<'a> Section<'a> {
             None => Ok(default.to_string()),
             Some(Value::String(s)) => Ok(s.clone()),
             Some(other) => Err(self.wrong_type(key, "a string", other)),
+        }
+    }
+
+    /// A string, or `None` when the key is absent.
+    pub fn optional_string(&mut self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.wrong_type(key, "a string", other)),
+        }
+    }
+
+    pub fn boolean(&mut self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Boolean(b)) => Ok(*b),
+            Some(other) => Err(self.wrong_type(key, "true or false", other)),
+        }
+    }
+
+    /// A number (integer or float) within `min..=max`, or `None` when absent.
+    pub fn optional_float(
+        &mut self,
+        key: &'static str,
+        min: f64,
+        max: f64,
+    ) -> Result<Option<f64>, ConfigError> {
+        let value = match self.get(key) {
+            None => return Ok(None),
+            Some(Value::Integer(i)) => *i as f64,
+            Some(Value::Float(f)) => *f,
+            Some(other) => return Err(self.wrong_type(key, &format!("a number from {min} to {max}"), other)),
+        };
+        if value.is_finite() && (min..=max).contains(&value) {
+            Ok(Some(value))
+        } else {
+            Err(self.error(
+                key,
+                format!("{value} is out of range: expected a number from {min} to {max}"),
+            ))
+        }
+    }
+
+    /// A string or an integer, as text (speaker names or numbers), or `None` when absent.
+    pub fn name_or_number(&mut self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Integer(i)) => Ok(Some(i.to_string())),
+            Some(other) => Err(self.wrong_type(key, "a name or a number", other)),
         }
     }
 
@@ -117,14 +172,6 @@ impl<'a> Section<'a> {
                 key,
                 format!("{value} is out of range: expected an integer from {min} to {max}"),
             ))
-        }
-    }
-
-    pub fn boolean(&mut self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Value::Boolean(b)) => Ok(*b),
-            Some(other) => Err(self.wrong_type(key, "true or false", other)),
         }
     }
 

@@ -1,217 +1,105 @@
-//! Scripted flows: a fixed sequence of prompts from a TOML file, for kiosks that must ask the
-//! same questions every time and work with no language model at all.
+//! Scripted flows as a dialogue backend: no model, the same questions every time.
 //!
-//! ```toml
-//! name = "front-desk"
-//! reprompt = "Sorry, I didn't catch that."   # said before repeating a question
-//! closing = "Thank you, someone will be with you shortly."
-//!
-//! [[step]]
-//! id = "name"
-//! prompt = "Welcome! What is your name?"
-//! ```
-//!
-//! The runner asks the first prompt after the user's first turn, records each answer against
-//! the prompt it answers, and closes after the last. (Answer types, validation, branching and
-//! saving answers to disk come with the kiosk work.)
+//! Each user turn goes through the [`FlowEngine`]; its answer (if any) becomes a
+//! `record_answer` tool call, so the runtime saves it — synced to disk — before the next
+//! question is spoken, and the end of the flow becomes `end_conversation`. There is no history
+//! to cut, so what the user heard changes nothing.
 
-use std::path::Path;
+use super::flow::{Flow, FlowEngine, FlowTurn};
+use super::tools::{Action, ToolCall};
+use super::{Dialogue, Heard, ReplyStream, SegmentOutcome, ready_reply};
 
-use serde::Deserialize;
-
-use super::{Dialogue, DialogueError, Reply};
-
-/// One question of a flow.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    pub id: String,
-    pub prompt: String,
+/// A flow as a [`Dialogue`].
+pub struct ScriptedDialogue {
+    engine: FlowEngine,
 }
 
-/// A flow file.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Flow {
-    pub name: String,
-    #[serde(default = "default_reprompt")]
-    pub reprompt: String,
-    pub closing: String,
-    #[serde(rename = "step")]
-    pub steps: Vec<Step>,
-}
-
-fn default_reprompt() -> String {
-    "Sorry, I didn't catch that.".into()
-}
-
-impl Flow {
-    pub fn load(path: &Path) -> Result<Flow, DialogueError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DialogueError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(path, &text)
-    }
-
-    pub fn parse(path: &Path, text: &str) -> Result<Flow, DialogueError> {
-        let invalid = |message: String| DialogueError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
-        let flow: Flow = toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
-        if flow.steps.is_empty() {
-            return Err(invalid(
-                "a flow needs at least one [[step]] with an `id` and a `prompt`".into(),
-            ));
-        }
-        let mut ids = std::collections::BTreeSet::new();
-        for step in &flow.steps {
-            if step.prompt.trim().is_empty() {
-                return Err(invalid(format!("step `{}` has an empty prompt", step.id)));
-            }
-            if !ids.insert(step.id.as_str()) {
-                return Err(invalid(format!(
-                    "step id `{}` is used twice; ids must be unique",
-                    step.id
-                )));
-            }
-        }
-        Ok(flow)
-    }
-}
-
-/// Walks a flow one user turn at a time.
-pub struct FlowRunner {
-    flow: Flow,
-    /// The step whose prompt was said last.
-    asked: Option<usize>,
-    answers: Vec<(String, String)>,
-    finished: bool,
-}
-
-impl FlowRunner {
-    pub fn new(flow: Flow) -> Self {
-        FlowRunner {
-            flow,
-            asked: None,
-            answers: Vec::new(),
-            finished: false,
+impl ScriptedDialogue {
+    pub fn new(flow: Flow) -> ScriptedDialogue {
+        ScriptedDialogue {
+            engine: FlowEngine::new(flow),
         }
     }
 
-    /// (step id, answer) pairs so far.
-    pub fn answers(&self) -> &[(String, String)] {
-        &self.answers
+    pub fn engine(&self) -> &FlowEngine {
+        &self.engine
+    }
+
+    /// The tool calls that carry out one engine turn.
+    pub fn tool_calls(turn: &FlowTurn) -> Vec<ToolCall> {
+        let mut calls = Vec::new();
+        if let Some(recorded) = &turn.recorded {
+            calls.push(ToolCall::internal(Action::RecordAnswer {
+                field: recorded.step.clone(),
+                value: recorded.value.clone(),
+                kind: Some(recorded.kind.to_string()),
+                heard: Some(recorded.heard.clone()),
+            }));
+        }
+        if turn.finished_now {
+            calls.push(ToolCall::internal(Action::EndConversation {
+                reason: Some("the flow is complete".into()),
+            }));
+        }
+        calls
     }
 }
 
-impl Dialogue for FlowRunner {
-    fn respond(&mut self, user_said: &str) -> Reply {
-        let user_said = user_said.trim();
-        if self.finished {
-            return Reply {
-                text: self.flow.closing.clone(),
-                ends_conversation: true,
-            };
-        }
-        let next = match self.asked {
-            None => 0,
-            Some(asked) if user_said.is_empty() => {
-                return Reply {
-                    text: format!("{} {}", self.flow.reprompt, self.flow.steps[asked].prompt),
-                    ends_conversation: false,
-                };
-            }
-            Some(asked) => {
-                self.answers
-                    .push((self.flow.steps[asked].id.clone(), user_said.to_string()));
-                asked + 1
-            }
-        };
-        match self.flow.steps.get(next) {
-            Some(step) => {
-                self.asked = Some(next);
-                Reply {
-                    text: step.prompt.clone(),
-                    ends_conversation: false,
-                }
-            }
-            None => {
-                self.finished = true;
-                Reply {
-                    text: self.flow.closing.clone(),
-                    ends_conversation: true,
-                }
-            }
-        }
+impl Dialogue for ScriptedDialogue {
+    fn uses_model(&self) -> bool {
+        false
     }
+
+    fn respond(&mut self, user_said: &str) -> ReplyStream {
+        let turn = self.engine.handle(user_said);
+        let recorded = turn.recorded.as_ref().is_some_and(|r| !r.value.is_null());
+        tracing::debug!(
+            flow = %self.engine.flow().name,
+            asking = self.engine.asking().unwrap_or("-"),
+            recorded,
+            "flow turn"
+        );
+        let calls = Self::tool_calls(&turn);
+        ready_reply(calls, turn.say)
+    }
+
+    fn segment_done(&mut self, _outcome: SegmentOutcome) -> Option<ReplyStream> {
+        None
+    }
+
+    fn heard(&mut self, _heard: Heard) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialogue::ReplyEvent;
+    use futures_util::StreamExt as _;
+    use std::path::Path;
 
-    const FLOW: &str = r#"
-name = "t"
-closing = "Bye."
-[[step]]
-id = "name"
-prompt = "Your name?"
-[[step]]
-id = "why"
-prompt = "Why are you here?"
-"#;
-
-    #[test]
-    fn the_runner_asks_in_order_records_answers_and_closes() {
-        let mut runner = FlowRunner::new(Flow::parse(Path::new("t.toml"), FLOW).unwrap());
-        assert_eq!(runner.respond("hi").text, "Your name?");
-        assert_eq!(runner.respond("").text, "Sorry, I didn't catch that. Your name?");
-        assert_eq!(runner.respond("Ada").text, "Why are you here?");
-        let last = runner.respond("a checkup");
-        assert_eq!(
-            last,
-            Reply {
-                text: "Bye.".into(),
-                ends_conversation: true
+    #[tokio::test]
+    async fn a_turn_is_the_answer_to_record_then_the_next_question() {
+        let flow = Flow::parse(
+            Path::new("t.toml"),
+            "name = \"t\"\nclosing = \"Bye.\"\n[[step]]\nid = \"name\"\nprompt = \"Your name?\"\n",
+        )
+        .unwrap();
+        let mut dialogue = ScriptedDialogue::new(flow);
+        let first: Vec<ReplyEvent> = dialogue.respond("hello").collect().await;
+        assert!(matches!(first.as_slice(), [ReplyEvent::Text(t)] if t == "Your name?"));
+        let second: Vec<ReplyEvent> = dialogue.respond("Ada").collect().await;
+        match second.as_slice() {
+            [
+                ReplyEvent::Tool(record),
+                ReplyEvent::Tool(end),
+                ReplyEvent::Text(text),
+            ] => {
+                assert!(matches!(&record.action, Action::RecordAnswer { field, .. } if field == "name"));
+                assert!(matches!(end.action, Action::EndConversation { .. }));
+                assert_eq!(text, "Bye.");
             }
-        );
-        assert_eq!(
-            runner.answers(),
-            [("name".into(), "Ada".into()), ("why".into(), "a checkup".into())]
-        );
-    }
-
-    #[test]
-    fn bad_flows_name_the_problem() {
-        let cases = [
-            (
-                "name = \"x\"\nclosing = \"b\"\nstep = []",
-                "at least one [[step]]",
-            ),
-            (
-                "name = \"x\"\nclosing = \"b\"\n[[step]]\nid = \"a\"\nprompt = \" \"",
-                "empty prompt",
-            ),
-            (
-                "name = \"x\"\nclosing = \"b\"\n[[step]]\nid = \"a\"\nprompt = \"q\"\n[[step]]\nid = \"a\"\nprompt = \"r\"",
-                "used twice",
-            ),
-            ("name = \"x\"\n[[step]]\nid = \"a\"\nprompt = \"q\"", "closing"),
-            (
-                "name = \"x\"\nclosing = \"b\"\ncolour = 1\n[[step]]\nid = \"a\"\nprompt = \"q\"",
-                "colour",
-            ),
-        ];
-        for (text, needle) in cases {
-            let error = Flow::parse(Path::new("flows/x.toml"), text)
-                .unwrap_err()
-                .to_string();
-            assert!(
-                error.contains("flows/x.toml") && error.contains(needle),
-                "{needle}: {error}"
-            );
+            other => panic!("{other:?}"),
         }
+        assert!(dialogue.segment_done(SegmentOutcome::default()).is_none());
     }
 }

@@ -154,7 +154,9 @@ fn espeak_checks(pipelines: &[PipelineConfig]) -> Vec<Check> {
 
     let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
     for pipeline in pipelines {
-        let TtsBackend::Espeak { voice, .. } = &pipeline.tts.backend;
+        let TtsBackend::Espeak { voice, .. } = &pipeline.tts.backend else {
+            continue;
+        };
         match wanted.iter_mut().find(|(v, _)| v == voice) {
             Some((_, users)) => users.push(pipeline.name.clone()),
             None => wanted.push((voice.clone(), vec![pipeline.name.clone()])),

@@ -20,7 +20,11 @@ use crate::audio::{AudioError, AudioFrame, Conformer, resample_all};
 use crate::config::{
     DialogueBackend, MotionBackend, PipelineConfig, SttBackend, TtsBackend, TurnBackend, VadBackend,
 };
-use crate::dialogue::{DialogueError, Flow, FlowRunner, ReplyText};
+use crate::dialogue::openai::{ChatDialogue, ChatSettings};
+use crate::dialogue::stage::{Hearing, StageSettings};
+use crate::dialogue::store::AnswerStore;
+use crate::dialogue::tools::ToolRunner;
+use crate::dialogue::{Dialogue, DialogueError, Flow, ReplyText, ScriptedDialogue};
 use crate::encode::{EncodeError, WebmConfig, WebmWriter};
 use crate::motion::FrameClock;
 use crate::playout::{Playout, PlayoutMode, PlayoutSettings, StatusWatch, status_channel};
@@ -35,9 +39,11 @@ use crate::stt::{
 };
 use crate::transport::sink::SinkTarget;
 use crate::transport::{Pacing, WavSource};
-use crate::tts::TtsError;
-use crate::tts::espeak::VoiceSettings;
-use crate::tts::stage::{EspeakSynth, TtsItem, TtsPayload};
+use crate::tts::espeak::{EspeakSynth, VoiceSettings};
+use crate::tts::openai::{OpenAiSpeech, OpenAiSpeechSettings};
+use crate::tts::piper::{PiperSettings, PiperVoice};
+use crate::tts::stage::{TtsItem, TtsPayload};
+use crate::tts::{SpeechSynth, TtsError, spoken_channel};
 use crate::turn::{Endpointer, SmartTurn, TurnModel, TurnStage};
 use crate::vad::{SileroVad, VoiceDetector, WebRtcVad};
 
@@ -139,7 +145,7 @@ impl Builder<'_> {
 
 /// Backends of the speaking half, built before anything starts.
 struct OutputBackends {
-    synth: Option<EspeakSynth>,
+    synth: Option<Box<dyn SpeechSynth>>,
     renderer: FaceRenderer,
     sink: SinkTarget,
 }
@@ -150,16 +156,7 @@ fn build_output(
     needs_tts: bool,
 ) -> Result<OutputBackends, PipelineError> {
     let synth = if needs_tts {
-        let TtsBackend::Espeak {
-            voice,
-            rate_wpm,
-            pitch,
-        } = &config.tts.backend;
-        Some(EspeakSynth::new(VoiceSettings {
-            voice: voice.clone(),
-            rate_wpm: *rate_wpm,
-            pitch: *pitch,
-        })?)
+        Some(build_synth(config)?)
     } else {
         None
     };
@@ -191,6 +188,61 @@ fn build_output(
     })
 }
 
+/// The TTS backend the pipeline file chooses.
+fn build_synth(config: &PipelineConfig) -> Result<Box<dyn SpeechSynth>, PipelineError> {
+    Ok(match &config.tts.backend {
+        TtsBackend::Espeak {
+            voice,
+            rate_wpm,
+            pitch,
+        } => Box::new(EspeakSynth::new(VoiceSettings {
+            voice: voice.clone(),
+            rate_wpm: *rate_wpm,
+            pitch: *pitch,
+        })?),
+        TtsBackend::Piper {
+            model,
+            config: voice_config,
+            speaker,
+            length_scale,
+            noise_scale,
+            noise_w,
+        } => Box::new(PiperVoice::load(
+            model,
+            Some(voice_config),
+            &PiperSettings {
+                speaker: speaker.clone(),
+                length_scale: *length_scale,
+                noise_scale: *noise_scale,
+                noise_w: *noise_w,
+            },
+        )?),
+        TtsBackend::OpenAi(speech) => Box::new(OpenAiSpeech::new(OpenAiSpeechSettings {
+            base_url: speech.base_url.clone(),
+            model: speech.model.clone(),
+            voice: speech.voice.clone(),
+            api_key: speech.api_key.clone(),
+            speed: speech.speed,
+            instructions: speech.instructions.clone(),
+            timeout: speech.timeout,
+            timing_language: speech.language.clone(),
+        })?),
+    })
+}
+
+/// The motion backend for a session: a speech service's phoneme timing arrives after its audio,
+/// so the face follows the audio itself.
+fn speech_motion_backend(config: &PipelineConfig) -> MotionBackend {
+    if matches!(config.tts.backend, TtsBackend::OpenAi(_)) && config.motion.backend == MotionBackend::Rules {
+        tracing::info!(
+            "a speech service reports no timing in time for the rules: using the `energy` motion backend"
+        );
+        MotionBackend::Energy
+    } else {
+        config.motion.backend
+    }
+}
+
 impl Session {
     /// Builds every backend, then starts the stages. Must be called inside a tokio runtime.
     pub fn start(
@@ -199,8 +251,8 @@ impl Session {
         output: SessionOutput,
     ) -> Result<Session, PipelineError> {
         let (mode, motion_backend) = match &input {
-            SessionInput::Conversation { .. } => (PlayoutMode::RealTime, config.motion.backend),
-            SessionInput::Speech { .. } => (PlayoutMode::Offline, config.motion.backend),
+            SessionInput::Conversation { .. } => (PlayoutMode::RealTime, speech_motion_backend(config)),
+            SessionInput::Speech { .. } => (PlayoutMode::Offline, speech_motion_backend(config)),
             SessionInput::Animation { .. } => {
                 if config.motion.backend == MotionBackend::Rules {
                     tracing::info!("audio without phoneme timings: using the `energy` motion backend");
@@ -248,6 +300,8 @@ impl Session {
 
         // The speaking half's input: TTS items from the text or audio source, or from dialogue.
         let (tts_tx, tts_rx) = builder.edge::<TtsItem>(edges::TTS_TO_MOTION);
+        // Which reply words became audio: TTS publishes, the dialogue reads (heard history).
+        let (spoken_publisher, spoken_watch) = spoken_channel();
         let mut tts_tx = Some(tts_tx);
         let text_rx = match input {
             BuiltInput::Conversation {
@@ -324,10 +378,23 @@ impl Session {
                     ),
                 );
                 let ctx = builder.ctx("dialogue", config.dialogue.budget);
+                let hearing = Hearing {
+                    playout: playout_status.clone(),
+                    spoken: spoken_watch,
+                };
+                // A thread of its own: saving an answer syncs a file.
                 builder.spawn(
                     "dialogue",
-                    Placement::Task,
-                    crate::dialogue::run_stage(ctx, Box::new(listen.dialogue), stt_rx, dialogue_tx),
+                    Placement::Thread,
+                    crate::dialogue::run_stage(
+                        ctx,
+                        listen.dialogue,
+                        listen.tools,
+                        listen.dialogue_settings,
+                        hearing,
+                        stt_rx,
+                        dialogue_tx,
+                    ),
                 );
                 Some(dialogue_rx)
             }
@@ -359,8 +426,9 @@ impl Session {
                 Placement::Thread,
                 crate::tts::stage::run_stage(
                     ctx,
-                    Box::new(synth),
+                    synth,
                     config.output.sample_rate_hz,
+                    spoken_publisher,
                     text_rx,
                     tts_tx,
                 ),
@@ -477,7 +545,7 @@ enum BuiltInput {
     },
 }
 
-/// Backends of the listening half.
+/// Backends of the listening half (and the dialogue that answers it).
 struct Listening {
     vad: Box<dyn VoiceDetector>,
     vad_threshold: f32,
@@ -486,7 +554,9 @@ struct Listening {
     turn_model: Option<Box<dyn TurnModel>>,
     transcriber: Box<dyn Transcriber>,
     stt_settings: SttSettings,
-    dialogue: FlowRunner,
+    dialogue: Box<dyn Dialogue>,
+    tools: ToolRunner,
+    dialogue_settings: StageSettings,
 }
 
 fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> {
@@ -513,13 +583,35 @@ fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> 
             hint: "add a [stages.stt] section with a whisper `model` (see pipelines/offline.toml)",
         });
     };
-    let Some(DialogueBackend::Scripted { flow }) = &config.dialogue.backend else {
-        return Err(PipelineError::MissingStage {
-            origin: config.origin(),
-            stage: "dialogue",
-            purpose: "a conversation",
-            hint: "add a [stages.dialogue] section with a scripted `flow` (see pipelines/offline.toml)",
-        });
+    let (dialogue, answers_label): (Box<dyn Dialogue>, String) = match &config.dialogue.backend {
+        Some(DialogueBackend::Scripted { flow }) => {
+            let flow = Flow::load(flow)?;
+            let label = flow.name.clone();
+            (Box::new(ScriptedDialogue::new(flow)), label)
+        }
+        Some(DialogueBackend::OpenAi(chat)) => (
+            Box::new(ChatDialogue::new(ChatSettings {
+                base_url: chat.base_url.clone(),
+                model: chat.model.clone(),
+                api_key: chat.api_key.clone(),
+                system_prompt: chat.system_prompt.clone(),
+                persona: chat.persona.clone(),
+                temperature: chat.temperature,
+                max_tokens: chat.max_tokens,
+                timeout: chat.timeout,
+                tools: chat.tools,
+                handover_line: chat.handover_line.clone(),
+            })?),
+            "chat".to_string(),
+        ),
+        None => {
+            return Err(PipelineError::MissingStage {
+                origin: config.origin(),
+                stage: "dialogue",
+                purpose: "a conversation",
+                hint: "add a [stages.dialogue] section with a scripted `flow` or `backend = \"openai\"` (see pipelines/offline.toml)",
+            });
+        }
     };
     let transcriber: Box<dyn Transcriber> = match stt_backend {
         SttBackend::Whisper {
@@ -549,12 +641,26 @@ fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> 
             timeout: *timeout,
         })?),
     };
-    let dialogue = FlowRunner::new(Flow::load(flow)?);
     // A turn is cut at `max_turn` and carries the pre-roll before its start.
     let stt_settings = SttSettings::new(
         config.stt.partial_interval,
         config.turn.max_turn + config.turn.preroll,
     );
+    // The answer file is created now, so an unwritable folder fails before the session starts.
+    let store = config
+        .dialogue
+        .answers_dir
+        .as_ref()
+        .map(|dir| AnswerStore::create(dir, &answers_label))
+        .transpose()?;
+    let dialogue_settings = StageSettings {
+        fallback_line: config.dialogue.fallback.clone(),
+        chunker: crate::dialogue::chunker::ChunkerSettings {
+            first_clause_min_bytes: config.dialogue.first_clause_min_chars,
+            clause_min_bytes: config.dialogue.clause_min_chars,
+            max_bytes: config.dialogue.max_chunk_chars,
+        },
+    };
     Ok(Listening {
         vad,
         vad_threshold,
@@ -563,6 +669,8 @@ fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> 
         transcriber,
         stt_settings,
         dialogue,
+        tools: ToolRunner::new(store),
+        dialogue_settings,
     })
 }
 

@@ -197,6 +197,29 @@ impl ProfileReport {
                 );
             }
         }
+        if self.turns.iter().any(|t| t.reply_started_ms.is_some()) {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "Replies (ms from the final transcript reaching the dialogue)"
+            );
+            let _ = writeln!(
+                out,
+                "{:>4} {:>17} {:>15} {:>18}",
+                "turn", "llm_first_token", "first_clause", "tts_first_audio"
+            );
+            for t in self.turns.iter().filter(|t| t.reply_started_ms.is_some()) {
+                let fine = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+                let _ = writeln!(
+                    out,
+                    "{:>4} {:>17} {:>15} {:>18}",
+                    t.turn,
+                    fine(t.llm_first_token_ms),
+                    fine(t.first_clause_ms),
+                    fine(t.tts_first_audio_ms)
+                );
+            }
+        }
         let names = self.stage_names();
         let _ = writeln!(out);
         let _ = writeln!(
@@ -305,6 +328,10 @@ mod tests {
         metrics
             .turns()
             .mark(Epoch(1), 1900.0, TurnMark::FirstAudioOut { media_ms: 1880.0 });
+        metrics.turns().mark(Epoch(1), 1700.0, TurnMark::ReplyStarted);
+        metrics.turns().mark(Epoch(1), 1750.0, TurnMark::LlmFirstToken);
+        metrics.turns().mark(Epoch(1), 1790.0, TurnMark::FirstClause);
+        metrics.turns().mark(Epoch(1), 1792.5, TurnMark::TtsFirstAudio);
         let report = ProfileReport::from_metrics(&metrics, "p".into(), "in.wav".into(), 3000.0);
         assert_eq!(report.turns.len(), 1);
         assert_eq!(report.turns[0].response_ms, Some(400.0));
@@ -312,8 +339,15 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["turns"][0]["stages"]["stt"]["over_budget"], true);
         assert!(json["stages"]["stt"]["p99_ms"].as_f64().unwrap() > 4.0);
+        assert_eq!(json["turns"][0]["llm_first_token_ms"], 50.0);
+        assert_eq!(json["turns"][0]["first_clause_ms"], 90.0);
+        assert_eq!(json["turns"][0]["tts_first_audio_ms"], 92.5);
         let text = report.render_text();
         assert!(text.contains("stt") && text.contains('*'), "{text}");
+        assert!(
+            text.contains("llm_first_token") && text.contains("92.5"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -137,6 +137,14 @@ pub struct TurnRecord {
     /// When the output went silent after that interrupt.
     pub silenced_at_ms: Option<f64>,
     pub interrupt_to_silence_ms: Option<f64>,
+    /// When the dialogue received the final transcript and began its reply.
+    pub reply_started_ms: Option<f64>,
+    /// From `reply_started_ms` to the language model's first token (model backends only).
+    pub llm_first_token_ms: Option<f64>,
+    /// From `reply_started_ms` to the first clause sent to TTS.
+    pub first_clause_ms: Option<f64>,
+    /// From `reply_started_ms` to the reply's first audio leaving TTS.
+    pub tts_first_audio_ms: Option<f64>,
     pub stages: BTreeMap<&'static str, StageTurn>,
     /// The silence the endpointer was waiting for when the turn ended (ms).
     pub endpoint_wait_ms: Option<f64>,
@@ -189,6 +197,14 @@ pub enum TurnMark {
     /// A decision about speech over this turn's reply. An interrupting one also marks the
     /// interruption (at the decision time), so `interrupt_to_silence_ms` counts from it.
     BargeIn(BargeInDecision),
+    /// The dialogue began answering the final transcript.
+    ReplyStarted,
+    /// The language model's first token arrived.
+    LlmFirstToken,
+    /// The dialogue sent the first clause of its reply to TTS.
+    FirstClause,
+    /// TTS sent the reply's first audio.
+    TtsFirstAudio,
 }
 
 /// Per-turn records, bounded.
@@ -266,6 +282,24 @@ impl TurnLog {
                     t.barge_in.push(decision);
                 } else {
                     t.barge_in_uncounted += 1;
+                }
+            }
+            TurnMark::ReplyStarted => {
+                t.reply_started_ms.get_or_insert(at_ms);
+            }
+            TurnMark::LlmFirstToken => {
+                if t.llm_first_token_ms.is_none() {
+                    t.llm_first_token_ms = t.reply_started_ms.map(|start| at_ms - start);
+                }
+            }
+            TurnMark::FirstClause => {
+                if t.first_clause_ms.is_none() {
+                    t.first_clause_ms = t.reply_started_ms.map(|start| at_ms - start);
+                }
+            }
+            TurnMark::TtsFirstAudio => {
+                if t.tts_first_audio_ms.is_none() {
+                    t.tts_first_audio_ms = t.reply_started_ms.map(|start| at_ms - start);
                 }
             }
         });
@@ -530,6 +564,21 @@ mod tests {
         let record = &log.records()[0];
         assert_eq!(record.barge_in.len(), MAX_BARGE_IN_DECISIONS);
         assert_eq!(record.barge_in_uncounted, 2);
+    }
+
+    #[test]
+    fn reply_milestones_count_from_the_start_of_the_reply() {
+        let log = TurnLog::default();
+        let turn = Epoch(2);
+        log.mark(turn, 1_000.0, TurnMark::ReplyStarted);
+        log.mark(turn, 1_180.0, TurnMark::LlmFirstToken);
+        log.mark(turn, 1_250.0, TurnMark::FirstClause);
+        log.mark(turn, 1_253.5, TurnMark::TtsFirstAudio);
+        log.mark(turn, 1_900.0, TurnMark::TtsFirstAudio); // a later piece: ignored
+        let record = &log.records()[0];
+        assert_eq!(record.llm_first_token_ms, Some(180.0));
+        assert_eq!(record.first_clause_ms, Some(250.0));
+        assert_eq!(record.tts_first_audio_ms, Some(253.5));
     }
 
     #[test]

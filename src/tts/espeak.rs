@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 use espeakng_sys as sys;
 use parking_lot::Mutex;
 
+pub use super::{Flow, SynthChunk, SynthSummary};
 use super::{PhonemeMark, PhonemeSymbol, TtsError, WordMark};
 
 /// Speaking rates espeak-ng accepts, in words per minute.
@@ -84,35 +85,6 @@ impl VoiceSettings {
         }
         Ok(())
     }
-}
-
-/// One piece of an utterance as espeak produced it.
-///
-/// Mark positions are utterance-local sample indices at [`Espeak::sample_rate_hz`]. A mark lies
-/// within or at the end of the audio delivered so far, never ahead of it; marks of one kind never
-/// go backwards. A mark may sit exactly at the end of the utterance (espeak's closing pause `_`).
-#[derive(Clone, Copy, Debug)]
-pub struct SynthChunk<'a> {
-    pub samples: &'a [i16],
-    pub phonemes: &'a [PhonemeMark],
-    pub words: &'a [WordMark],
-}
-
-/// What the chunk consumer wants next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// Abandon the utterance; espeak stops within the current chunk.
-    Stop,
-}
-
-/// How a synthesis ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SynthSummary {
-    /// Samples delivered to the consumer, at [`Espeak::sample_rate_hz`].
-    pub samples: u64,
-    /// True when the consumer returned [`Flow::Stop`].
-    pub cancelled: bool,
 }
 
 /// The process-wide espeak-ng engine.
@@ -277,25 +249,183 @@ impl EngineState {
         if self.current_voice.as_deref() == Some(voice.voice.as_str()) {
             return Ok(());
         }
-        let name = CString::new(voice.voice.as_str()).map_err(|_| TtsError::UnknownVoice {
-            voice: voice.voice.clone(),
-        })?;
         self.current_voice = None;
-        // SAFETY: espeak is initialised and the caller holds the engine lock.
-        let status = unsafe { sys::espeak_SetVoiceByName(name.as_ptr()) };
+        let unknown = || TtsError::UnknownVoice {
+            voice: voice.voice.clone(),
+        };
+        // espeak looks a name up as a voice file first (`en-us` is one, `en-us+f3` adds a
+        // variant). A language code such as `en-gb` names no file: then the best espeak voice
+        // for that language is chosen from the voice list, never an MBROLA one (those need
+        // separate data and speak at another rate), and the variant is applied to it.
+        let mut status = set_voice_by_name(&voice.voice).ok_or_else(unknown)?;
+        if status == sys::espeak_ERROR_EE_NOT_FOUND {
+            let (language, variant) = match voice.voice.split_once('+') {
+                Some((language, variant)) => (language, Some(variant)),
+                None => (voice.voice.as_str(), None),
+            };
+            if let Some(identifier) = best_voice_for_language(language) {
+                let name = match variant {
+                    Some(variant) => format!("{identifier}+{variant}"),
+                    None => identifier,
+                };
+                tracing::debug!(requested = %voice.voice, chosen = %name, "espeak voice chosen by language");
+                status = set_voice_by_name(&name).ok_or_else(unknown)?;
+            }
+        }
         match status {
             sys::espeak_ERROR_EE_OK => {
                 self.current_voice = Some(voice.voice.clone());
                 Ok(())
             }
-            sys::espeak_ERROR_EE_NOT_FOUND => Err(TtsError::UnknownVoice {
-                voice: voice.voice.clone(),
-            }),
+            sys::espeak_ERROR_EE_NOT_FOUND => Err(unknown()),
             code => Err(TtsError::Engine {
                 operation: "espeak_SetVoiceByName",
                 code,
             }),
         }
+    }
+}
+
+/// `espeak_SetVoiceByName`; `None` for a name with a NUL in it. The caller holds the engine lock.
+fn set_voice_by_name(name: &str) -> Option<sys::espeak_ERROR> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: espeak is initialised and the caller holds the engine lock.
+    Some(unsafe { sys::espeak_SetVoiceByName(name.as_ptr()) })
+}
+
+/// The identifier (`gmw/en`) of the best non-MBROLA voice for `language`, as espeak ranks
+/// them. The caller holds the engine lock.
+fn best_voice_for_language(language: &str) -> Option<String> {
+    let language = CString::new(language).ok()?;
+    // SAFETY: zeroed is a valid espeak_VOICE (all pointers NULL, all numbers 0).
+    let mut spec: sys::espeak_VOICE = unsafe { std::mem::zeroed() };
+    spec.languages = language.as_ptr();
+    // SAFETY: the engine lock is held; `spec` and the string it points to outlive the call;
+    // espeak returns a NULL-terminated array, valid until the next espeak_ListVoices call,
+    // which cannot happen while we hold the lock and copy out of it.
+    unsafe {
+        let list = sys::espeak_ListVoices(&mut spec);
+        if list.is_null() {
+            return None;
+        }
+        let mut entry = list;
+        while !(*entry).is_null() {
+            let identifier = (**entry).identifier;
+            if !identifier.is_null()
+                && let Ok(identifier) = CStr::from_ptr(identifier).to_str()
+                && !identifier.starts_with("mb/")
+            {
+                return Some(identifier.to_string());
+            }
+            entry = entry.add(1);
+        }
+    }
+    None
+}
+
+/// How phonemes are written by [`Espeak::phonemize`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhonemeNotation {
+    /// The International Phonetic Alphabet, as UTF-8 (what Piper voices are trained on); words
+    /// are separated by spaces.
+    Ipa,
+    /// espeak's ASCII mnemonics (the motion vocabulary), each phoneme followed by `separator`,
+    /// words separated by spaces.
+    Mnemonic { separator: char },
+}
+
+/// One clause of text as phonemes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhonemeClause {
+    pub phonemes: String,
+    /// The bytes of the input this clause covers.
+    pub text: std::ops::Range<usize>,
+    /// The punctuation that ended the clause (`.`, `,`, `?` …), if any.
+    pub terminator: Option<char>,
+}
+
+impl Espeak {
+    /// Translates `text` into phonemes, clause by clause, in `voice`'s language (espeak's own
+    /// letter-to-sound rules and dictionary: numbers and abbreviations are expanded as it
+    /// speaks them).
+    pub fn phonemize(
+        &self,
+        text: &str,
+        voice: &VoiceSettings,
+        notation: PhonemeNotation,
+    ) -> Result<Vec<PhonemeClause>, TtsError> {
+        voice.validate()?;
+        let c_text = CString::new(text).map_err(|e| TtsError::InvalidText {
+            byte_offset: e.nul_position(),
+        })?;
+        refuse_reentry()?;
+        let mode: c_int = match notation {
+            PhonemeNotation::Ipa => 0x02,
+            PhonemeNotation::Mnemonic { separator } => (separator as c_int) << 8,
+        };
+        let mut state = self.state.lock();
+        state.select_voice(voice)?;
+        let base = c_text.as_ptr() as usize;
+        let mut cursor: *const c_void = c_text.as_ptr().cast();
+        let mut clauses = Vec::new();
+        // Where the next clause starts in `text` (espeak's cursor runs one character ahead).
+        let mut clause_start = 0;
+        // Each call consumes at least one character; the bound guards against a stuck cursor.
+        for _ in 0..=text.len() {
+            if cursor.is_null() {
+                break;
+            }
+            let before = (cursor as usize - base).min(text.len());
+            // SAFETY: the engine lock is held; `cursor` points into `c_text`, NUL-terminated
+            // UTF-8 that outlives the call. espeak advances it, or sets it to NULL at the end,
+            // and returns a pointer to its own static buffer, copied before the next call.
+            let phonemes = unsafe {
+                let out = sys::espeak_TextToPhonemes(&mut cursor, sys::espeakCHARS_UTF8 as c_int, mode);
+                if out.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(out).to_string_lossy().into_owned()
+                }
+            };
+            let clause_end = if cursor.is_null() {
+                text.len()
+            } else {
+                // espeak has read the first character of the next clause already: the clause
+                // ends before it.
+                let mut at = (cursor as usize - base).min(text.len());
+                while !text.is_char_boundary(at) {
+                    at += 1;
+                }
+                text[..at]
+                    .char_indices()
+                    .next_back()
+                    .map_or(at, |(last, _)| last)
+                    .max(clause_start)
+            };
+            let consumed = &text[clause_start..clause_end];
+            let terminator = consumed
+                .trim_end()
+                .chars()
+                .last()
+                .filter(|c| matches!(c, '.' | ',' | '?' | '!' | ';' | ':'));
+            if !phonemes.trim().is_empty() || terminator.is_some() {
+                clauses.push(PhonemeClause {
+                    phonemes: phonemes.trim().to_string(),
+                    text: clause_start..clause_end,
+                    terminator,
+                });
+            }
+            clause_start = clause_end;
+            let after = if cursor.is_null() {
+                text.len()
+            } else {
+                cursor as usize - base
+            };
+            if after <= before && !cursor.is_null() {
+                break;
+            }
+        }
+        Ok(clauses)
     }
 }
 
@@ -559,6 +689,38 @@ unsafe extern "C" fn synth_callback(
     }
 }
 
+/// An espeak-ng voice as a [`super::SpeechSynth`].
+pub struct EspeakSynth {
+    engine: &'static Espeak,
+    voice: VoiceSettings,
+}
+
+impl EspeakSynth {
+    /// Checks the engine and the voice now, so a bad voice fails before the pipeline starts.
+    /// Variants (`en-us+f3`) and language codes (`en-gb`) are accepted: the check selects the
+    /// voice for real by starting a one-word synthesis and stopping it at the first chunk.
+    pub fn new(voice: VoiceSettings) -> Result<Self, TtsError> {
+        voice.validate()?;
+        let engine = Espeak::global()?;
+        engine.synthesize("a", &voice, &mut |_| Flow::Stop)?;
+        Ok(EspeakSynth { engine, voice })
+    }
+}
+
+impl super::SpeechSynth for EspeakSynth {
+    fn sample_rate_hz(&self) -> u32 {
+        self.engine.sample_rate_hz()
+    }
+
+    fn synthesize(
+        &mut self,
+        text: &str,
+        on_chunk: &mut dyn FnMut(SynthChunk<'_>) -> Flow,
+    ) -> Result<SynthSummary, TtsError> {
+        self.engine.synthesize(text, &self.voice, on_chunk)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -808,6 +970,67 @@ mod tests {
             })
             .unwrap();
         assert_eq!(nested, Some(Err(TtsError::Reentrant)));
+    }
+
+    #[test]
+    fn language_codes_and_variants_select_espeak_voices() {
+        // `en-gb` is a language, not a voice file; `+f3` is a variant on top of either.
+        for voice in ["en-gb", "en-gb+f3", "en-us+f3", "en-gb-x-rp", "en"] {
+            let settings = VoiceSettings {
+                voice: voice.to_string(),
+                ..VoiceSettings::default()
+            };
+            let (got, _) = speak("Hello there.", &settings).unwrap_or_else(|e| panic!("{voice}: {e}"));
+            assert!(got.samples.len() > 5_000, "{voice}");
+        }
+        // A variant changes the voice: the female variant sounds different from the default.
+        let plain = speak("Hello there.", &VoiceSettings::default())
+            .unwrap()
+            .0
+            .samples;
+        let female = speak(
+            "Hello there.",
+            &VoiceSettings {
+                voice: "en-us+f3".into(),
+                ..VoiceSettings::default()
+            },
+        )
+        .unwrap()
+        .0
+        .samples;
+        assert_ne!(plain, female);
+    }
+
+    #[test]
+    fn text_becomes_phonemes_clause_by_clause() {
+        let engine = Espeak::global().unwrap();
+        let text = "Hello there, doctor. How are you?";
+        let ipa = engine
+            .phonemize(text, &VoiceSettings::default(), PhonemeNotation::Ipa)
+            .unwrap();
+        assert_eq!(ipa.len(), 3, "{ipa:?}");
+        assert_eq!(
+            ipa.iter().map(|c| c.terminator).collect::<Vec<_>>(),
+            [Some(','), Some('.'), Some('?')]
+        );
+        assert!(
+            ipa[0].phonemes.contains('ð') && ipa[0].phonemes.contains(' '),
+            "{ipa:?}"
+        );
+        assert_eq!(&text[ipa[0].text.clone()].trim(), &"Hello there,");
+        assert_eq!(ipa.last().unwrap().text.end, text.len());
+
+        let ascii = engine
+            .phonemize(
+                "Bob made a map",
+                &VoiceSettings::default(),
+                PhonemeNotation::Mnemonic { separator: '|' },
+            )
+            .unwrap();
+        assert_eq!(ascii.len(), 1);
+        let words: Vec<&str> = ascii[0].phonemes.split(' ').collect();
+        assert_eq!(words.len(), 4, "{ascii:?}");
+        assert!(words[0].split('|').any(|p| p == "b"), "{ascii:?}");
     }
 
     #[test]

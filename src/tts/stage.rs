@@ -1,13 +1,18 @@
 //! The TTS stage: speaks each reply piece and streams audio plus phoneme timing downstream.
 //!
-//! Audio leaves as soon as the engine produces it: the synthesis callback resamples to the
-//! output rate, frames it, and pushes frames without blocking while the edge has room; the rest
-//! waits in a backlog (bounded by one reply piece) that drains after synthesis returns. The
-//! callback never blocks, so the process-wide engine lock is held only for synthesis itself.
-//! An interrupt cancels synthesis from inside the callback and drops the backlog.
+//! Each piece is normalised for speech ([`super::normalize`]) and handed to the backend. Audio
+//! leaves as soon as the backend produces it: the synthesis callback resamples to the output
+//! rate, frames it, and pushes frames without blocking while the edge has room; the rest waits
+//! in a backlog (bounded by one reply piece) that drains after synthesis returns. The callback
+//! never blocks, so a backend's engine lock is held only for synthesis itself. An interrupt
+//! cancels synthesis from inside the callback and drops the backlog. A backend that fails
+//! mid-reply is logged with the text it failed on; what it produced is played, and the reply
+//! goes on with the next piece (the last piece still ends the utterance).
 //!
 //! Positions: every reply of one epoch is one utterance on its own sample clock at the output
-//! rate, starting at 0; phoneme marks are placed on that same clock.
+//! rate, starting at 0; phoneme marks are placed on that same clock, and word marks are
+//! published on it ([`super::spoken`], mapped back to the reply's own text) for the dialogue's
+//! heard history.
 
 use std::collections::VecDeque;
 
@@ -16,25 +21,16 @@ use arrayvec::ArrayVec;
 use crate::audio::{AudioFrame, MAX_FRAME_SAMPLES, StreamResampler};
 use crate::dialogue::ReplyText;
 use crate::runtime::{
-    CancelProbe, Epoch, Event, Receiver, Sender, StageCtx, StageError, Stamped, TrySendError,
+    CancelProbe, Epoch, Event, Receiver, Sender, StageCtx, StageError, Stamped, TrySendError, TurnMark,
 };
 
-use super::espeak::{Flow, SynthChunk, SynthSummary};
-use super::{PhonemeMark, TtsError};
+pub use super::SpeechSynth;
+pub use super::espeak::EspeakSynth;
+use super::normalize::{Normalized, normalize};
+use super::{Flow, PhonemeMark, SpokenPublisher, SynthChunk, WordMark};
 
 /// Phoneme marks per item; larger batches are split.
 pub const PHONEMES_PER_ITEM: usize = 16;
-
-/// A speech synthesiser backend.
-pub trait SpeechSynth: Send {
-    fn sample_rate_hz(&self) -> u32;
-    /// Speaks `text`, handing each chunk of audio and marks to `on_chunk` as it is produced.
-    fn synthesize(
-        &mut self,
-        text: &str,
-        on_chunk: &mut dyn FnMut(SynthChunk<'_>) -> Flow,
-    ) -> Result<SynthSummary, TtsError>;
-}
 
 /// What the TTS stage sends to motion.
 #[derive(Debug)]
@@ -71,6 +67,8 @@ struct Utterance {
     framed_samples: u64,
     /// Resampled audio not yet framed.
     pending: Vec<f32>,
+    /// Whether this utterance's first audio left (for the turn log's `tts_first_audio_ms`).
+    sent_audio: bool,
 }
 
 /// Turns engine chunks into items; shared by the callback and the drain.
@@ -83,14 +81,49 @@ struct Framer {
 }
 
 impl Framer {
+    /// An engine-rate position in the current piece, on the utterance's output-rate clock.
+    fn to_output(&self, utterance: &Utterance, piece_sample: u64) -> u64 {
+        (utterance.piece_start + piece_sample) * self.output_rate_hz as u64 / self.engine_rate_hz as u64
+    }
+
+    /// Publishes word marks (and the pauses that end words) mapped back to the piece's own text.
+    fn words(
+        &self,
+        utterance: &Utterance,
+        chunk: &SynthChunk<'_>,
+        spoken_text: &Normalized,
+        spoken: &mut SpokenPublisher,
+    ) {
+        // Words and pauses in the order they are spoken: a pause ends the word before it.
+        let mut pauses = chunk
+            .phonemes
+            .iter()
+            .filter(|m| m.symbol.as_str().starts_with('_'))
+            .peekable();
+        for word in chunk.words {
+            while let Some(pause) = pauses.next_if(|p| p.start_sample < word.start_sample) {
+                spoken.word_ends(self.to_output(utterance, pause.start_sample));
+            }
+            let WordMark {
+                start_sample,
+                text_start,
+                text_len,
+            } = *word;
+            let source = spoken_text.source_range(text_start as usize..(text_start + text_len) as usize);
+            spoken.word(self.to_output(utterance, start_sample), source.end);
+        }
+        for pause in pauses {
+            spoken.word_ends(self.to_output(utterance, pause.start_sample));
+        }
+    }
+
     fn marks(&self, utterance: &Utterance, marks: &[PhonemeMark], out: &mut impl FnMut(TtsPayload)) {
         for batch in marks.chunks(PHONEMES_PER_ITEM) {
             let converted = batch
                 .iter()
                 .map(|mark| PhonemeMark {
                     symbol: mark.symbol,
-                    start_sample: (utterance.piece_start + mark.start_sample) * self.output_rate_hz as u64
-                        / self.engine_rate_hz as u64,
+                    start_sample: self.to_output(utterance, mark.start_sample),
                 })
                 .collect();
             out(TtsPayload::Phonemes(converted));
@@ -136,6 +169,7 @@ pub async fn run_stage(
     mut ctx: StageCtx,
     mut synth: Box<dyn SpeechSynth>,
     output_rate_hz: u32,
+    mut spoken: SpokenPublisher,
     mut input: Receiver<ReplyText>,
     mut output: Sender<TtsItem>,
 ) -> Result<(), StageError> {
@@ -158,17 +192,22 @@ pub async fn run_stage(
         };
         if utterance.as_ref().is_none_or(|u| u.epoch != piece.epoch) {
             framer.resampler.reset();
+            spoken.begin_reply(piece.epoch);
             utterance = Some(Utterance {
                 epoch: piece.epoch,
                 engine_samples: 0,
                 piece_start: 0,
                 framed_samples: 0,
                 pending: Vec::with_capacity(frame_samples * 4),
+                sent_audio: false,
             });
         }
         let current = utterance.as_mut().expect("set above");
         current.piece_start = current.engine_samples;
         let epoch = piece.epoch;
+        let spoken_text = normalize(&piece.text);
+        spoken.begin_piece(piece.text.len(), framer.to_output(current, 0));
+        let mut first_audio_of_utterance = !current.sent_audio;
         let cancel: CancelProbe = ctx.epochs.probe(epoch);
         let shutdown = ctx.shutdown.clone();
         let mut sent_first = false;
@@ -182,16 +221,21 @@ pub async fn run_stage(
                 if !sent_first && matches!(payload, TtsPayload::Audio(_)) {
                     ctx.record_output(Some(epoch));
                     sent_first = true;
+                    if first_audio_of_utterance {
+                        ctx.metrics.mark(epoch, TurnMark::TtsFirstAudio);
+                        first_audio_of_utterance = false;
+                    }
                 }
                 match output.try_send(TtsItem { epoch, payload }) {
                     Ok(_) | Err(TrySendError::Closed(_)) => {}
                     Err(TrySendError::Full(item)) => backlog.push_back(item.payload),
                 }
             };
-            let result = synth.synthesize(&piece.text, &mut |chunk: SynthChunk<'_>| {
+            let result = synth.synthesize(&spoken_text.text, &mut |chunk: SynthChunk<'_>| {
                 if cancel.is_cancelled() || shutdown.is_requested() {
                     return Flow::Stop;
                 }
+                framer.words(current, &chunk, &spoken_text, &mut spoken);
                 framer.marks(current, chunk.phonemes, &mut deliver);
                 framer.audio(current, chunk.samples, &mut deliver);
                 Flow::Continue
@@ -199,9 +243,15 @@ pub async fn run_stage(
             match result {
                 Ok(summary) if summary.cancelled => tracing::debug!(turn = epoch.0, "synthesis cancelled"),
                 Ok(_) => {}
-                // The turn recovers: what was synthesised is played and the utterance ends.
-                Err(error) => tracing::error!(turn = epoch.0, %error, text = %piece.text, "synthesis failed"),
+                // The turn recovers: what was synthesised is played and the reply goes on.
+                Err(error) => tracing::error!(
+                    turn = epoch.0,
+                    %error,
+                    text = %piece.text,
+                    "synthesis failed; playing what was produced and going on with the reply"
+                ),
             }
+            spoken.end_piece(current.engine_samples * output_rate_hz as u64 / framer.engine_rate_hz as u64);
             if piece.is_last && !cancel.is_cancelled() {
                 framer.finish(current, &mut deliver);
                 let total_samples = current.framed_samples;
@@ -225,43 +275,18 @@ pub async fn run_stage(
             if !sent_first && matches!(payload, TtsPayload::Audio(_)) {
                 ctx.record_output(Some(epoch));
                 sent_first = true;
+                if first_audio_of_utterance {
+                    ctx.metrics.mark(epoch, TurnMark::TtsFirstAudio);
+                    first_audio_of_utterance = false;
+                }
             }
             ctx.emit(&mut output, TtsItem { epoch, payload }).await?;
+        }
+        if let Some(current) = utterance.as_mut() {
+            current.sent_audio |= !first_audio_of_utterance;
         }
         if piece.is_last {
             utterance = None;
         }
-    }
-}
-
-/// An espeak-ng voice as a [`SpeechSynth`].
-pub struct EspeakSynth {
-    engine: &'static super::espeak::Espeak,
-    voice: super::espeak::VoiceSettings,
-}
-
-impl EspeakSynth {
-    /// Checks the engine and the voice now, so a bad voice fails before the pipeline starts.
-    /// Variants (`en-us+f3`) are accepted: the check selects the voice for real by starting a
-    /// one-word synthesis and stopping it at the first chunk.
-    pub fn new(voice: super::espeak::VoiceSettings) -> Result<Self, TtsError> {
-        voice.validate()?;
-        let engine = super::espeak::Espeak::global()?;
-        engine.synthesize("a", &voice, &mut |_| Flow::Stop)?;
-        Ok(EspeakSynth { engine, voice })
-    }
-}
-
-impl SpeechSynth for EspeakSynth {
-    fn sample_rate_hz(&self) -> u32 {
-        self.engine.sample_rate_hz()
-    }
-
-    fn synthesize(
-        &mut self,
-        text: &str,
-        on_chunk: &mut dyn FnMut(SynthChunk<'_>) -> Flow,
-    ) -> Result<SynthSummary, TtsError> {
-        self.engine.synthesize(text, &self.voice, on_chunk)
     }
 }

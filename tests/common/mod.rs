@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod listening;
+pub mod openai_server;
+pub mod speaking;
 pub mod video;
 
 use std::path::{Path, PathBuf};
