@@ -17,12 +17,13 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::audio::{AudioError, AudioFrame, Conformer, resample_all};
+use crate::config::RenderBackend;
 use crate::config::{DialogueBackend, MotionBackend, PipelineConfig, SttBackend, TtsBackend};
 use crate::dialogue::{DialogueError, Flow, FlowRunner, ReplyText};
-use crate::encode::{EncodeError, WebmConfig, WebmWriter};
+use crate::encode::{Container, EncodeError, FileConfig, MediaFile};
 use crate::motion::FrameClock;
 use crate::playout::{Playout, PlayoutMode, PlayoutSettings, StatusWatch, status_channel};
-use crate::render::{FaceRenderer, RenderError};
+use crate::render::{RenderError, Renderer};
 use crate::runtime::{
     EdgeSpec, Epoch, EpochWatch, Interrupter, Metrics, Placement, Receiver, Sender, SessionClock, Shutdown,
     StageCtx, StageError, StageHandle, Unstamped, edge, epoch_channel, spawn_stage,
@@ -75,6 +76,8 @@ pub enum SessionInput {
 /// Where the session's audio and video go.
 pub enum SessionOutput {
     Webm(PathBuf),
+    /// H.264 + Opus in MP4.
+    Mp4(PathBuf),
     Discard,
 }
 
@@ -133,7 +136,7 @@ impl Builder<'_> {
 /// Backends of the speaking half, built before anything starts.
 struct OutputBackends {
     synth: Option<EspeakSynth>,
-    renderer: FaceRenderer,
+    renderer: Box<dyn Renderer>,
     sink: SinkTarget,
 }
 
@@ -156,31 +159,44 @@ fn build_output(
     } else {
         None
     };
-    let renderer = FaceRenderer::new(config.output.width, config.output.height)?;
+    let avatar = crate::render::load_avatar(config.render.avatar.as_deref()).map_err(RenderError::from)?;
+    let backend = match config.render.backend {
+        RenderBackend::Cpu { threads } => crate::render::Backend::Cpu { threads },
+        RenderBackend::Gpu => crate::render::Backend::Gpu,
+    };
+    let renderer = crate::render::build(backend, avatar, config.output.width, config.output.height)?;
     let sink = match output {
         SessionOutput::Discard => SinkTarget::Discard,
-        SessionOutput::Webm(path) => {
-            let writer = WebmWriter::create(
-                &path,
-                WebmConfig {
-                    width: config.output.width,
-                    height: config.output.height,
-                    fps: config.output.fps,
-                    sample_rate_hz: config.output.sample_rate_hz,
-                    video_bitrate_kbps: 1_200,
-                    realtime: true,
-                },
-            )?;
-            SinkTarget::Webm {
-                path,
-                writer: Box::new(writer),
-            }
-        }
+        SessionOutput::Webm(path) => file_sink(config, path, Container::Webm)?,
+        SessionOutput::Mp4(path) => file_sink(config, path, Container::Mp4)?,
     };
     Ok(OutputBackends {
         synth,
         renderer,
         sink,
+    })
+}
+
+/// Creates the output file (before anything runs, so a bad path fails the build).
+fn file_sink(
+    config: &PipelineConfig,
+    path: PathBuf,
+    container: Container,
+) -> Result<SinkTarget, PipelineError> {
+    let writer = MediaFile::create(
+        &path,
+        container,
+        FileConfig {
+            width: config.output.width,
+            height: config.output.height,
+            fps: config.output.fps,
+            sample_rate_hz: config.output.sample_rate_hz,
+            video_bitrate_kbps: 1_200,
+        },
+    )?;
+    Ok(SinkTarget::File {
+        path,
+        writer: Box::new(writer),
     })
 }
 

@@ -304,7 +304,11 @@ fn the_status_says_what_is_playing_and_how_far() {
     playout.step(3 * CHUNK);
     let status = playout.status();
     assert_eq!(status.speaking, Some(Epoch(4)));
-    assert_eq!(status.played_samples, 4 * CHUNK, "started at the first chunk, four chunks out");
+    assert_eq!(
+        status.played_samples,
+        4 * CHUNK,
+        "started at the first chunk, four chunks out"
+    );
     assert_eq!(status.output_sample, 4 * CHUNK);
     playout.step(20 * CHUNK);
     assert_eq!(playout.status().speaking, None, "finished");
