@@ -402,9 +402,9 @@ pub fn upper_teeth() -> Part {
     sheet.fill_masked(
         teeth,
         linear(
-            pen().at(0.0, -0.01),
-            pen().at(0.0, 0.008),
-            &[(0.0, rgba(60, 30, 30, 120)), (1.0, rgba(60, 30, 30, 0))],
+            pen().at(0.0, -0.02),
+            pen().at(0.0, -0.006),
+            &[(0.0, rgba(60, 30, 30, 110)), (1.0, rgba(60, 30, 30, 0))],
         ),
         &inside,
     );

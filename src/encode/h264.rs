@@ -5,7 +5,9 @@
 //! aside for the `avcC` box) and the picture's slices. Constrained baseline profile (no B-frames,
 //! so presentation order is decode order and no composition offsets are needed), BT.601
 //! limited-range colour like the I420 conversion, a keyframe at least every
-//! [`KEYFRAME_INTERVAL_FRAMES`], and frame skipping off: every frame given is encoded.
+//! [`KEYFRAME_INTERVAL_FRAMES`], and frame skipping off: every frame given is encoded. Rate
+//! control is OpenH264's buffer-based mode (quality follows the buffer, the bitrate is a target):
+//! its strict bitrate modes need frame skipping, which would drop frames of a file.
 
 use openh264::OpenH264API;
 use openh264::encoder::{
@@ -44,7 +46,7 @@ impl H264Encoder {
         let config = EncoderConfig::new()
             .bitrate(BitRate::from_bps(bitrate_kbps.saturating_mul(1000)))
             .max_frame_rate(FrameRate::from_hz(fps as f32))
-            .rate_control_mode(RateControlMode::Bitrate)
+            .rate_control_mode(RateControlMode::Bufferbased)
             .skip_frames(false)
             .intra_frame_period(IntraFramePeriod::from_num_frames(KEYFRAME_INTERVAL_FRAMES))
             .vui(VuiConfig::bt601());

@@ -65,12 +65,13 @@ pub enum Backend {
     Gpu,
 }
 
-/// The avatar in `dir`, or the built-in one.
+/// The avatar in `dir`, or the built-in one (decoded once per process and shared).
 pub fn load_avatar(dir: Option<&Path>) -> Result<Arc<Avatar>, AvatarError> {
-    Ok(Arc::new(match dir {
-        Some(dir) => Avatar::load(dir)?,
-        None => Avatar::builtin(),
-    }))
+    static BUILTIN: std::sync::OnceLock<Arc<Avatar>> = std::sync::OnceLock::new();
+    match dir {
+        Some(dir) => Ok(Arc::new(Avatar::load(dir)?)),
+        None => Ok(BUILTIN.get_or_init(|| Arc::new(Avatar::builtin())).clone()),
+    }
 }
 
 /// Builds the renderer a pipeline asks for.

@@ -124,42 +124,60 @@ pub fn draw_triangle(band: &mut Band, triangle: &Triangle, texture: &Texels, mut
     let texels = &texture.texels[..];
     let (max_tx, max_ty) = (texture.width as i32 - 1, texture.height as i32 - 1);
     let width = band.width as usize;
+    let step = edges.map(|(_, dy, _)| -dy * SUBPIXEL);
+    let (du, dv) = (tu.1 as f32, tv.1 as f32);
     for y in y_start..=y_end {
         let cy = centre(y);
-        let mut e = [0, 1, 2].map(|i| edge_at(i, centre(x_start), cy));
-        let step = edges.map(|(_, dy, _)| -dy * SUBPIXEL);
-        let row = (y - band.y0 as i64) as usize * width;
-        let py = y as f64 + 0.5 - fp[0][1];
-        let px0 = x_start as f64 + 0.5 - fp[0][0];
-        let mut u = (tu.0 + tu.1 * px0 + tu.2 * py) as f32;
-        let mut v = (tv.0 + tv.1 * px0 + tv.2 * py) as f32;
-        let (du, dv) = (tu.1 as f32, tv.1 as f32);
-        for x in x_start..=x_end {
-            if e[0] >= 0 && e[1] >= 0 && e[2] >= 0 {
-                let mut src = sample(texels, texture.width as usize, max_tx, max_ty, u, v);
-                let i = row + x as usize;
-                if let Some(clip) = masks.clip {
-                    src = scale(src, clip[i] as u32);
+        // The covered span of this row, solved exactly from the three edge functions (linear in
+        // x), so no pixel outside the triangle is visited.
+        let (mut lo, mut hi) = (x_start, x_end);
+        for i in 0..3 {
+            let e0 = edge_at(i, centre(x_start), cy);
+            let s = step[i];
+            if s == 0 {
+                if e0 < 0 {
+                    hi = lo - 1;
                 }
-                if src != 0 {
-                    let alpha = src >> 24;
-                    if let Some(record) = masks.record.as_deref_mut() {
-                        let m = record[i] as u32;
-                        record[i] = (alpha + div255(m * (255 - alpha))) as u8;
-                    }
-                    let dst = &mut band.pixels[i];
-                    *dst = if alpha == 255 {
-                        src
-                    } else {
-                        src + scale(*dst, 255 - alpha)
-                    };
+            } else if s > 0 {
+                // e0 + s * k >= 0  ⇔  k >= ceil(-e0 / s)
+                if e0 < 0 {
+                    lo = lo.max(x_start + (-e0 + s - 1) / s);
+                }
+            } else {
+                // e0 + s * k >= 0  ⇔  k <= floor(e0 / -s)
+                if e0 < 0 {
+                    hi = lo - 1;
+                } else {
+                    hi = hi.min(x_start + e0 / -s);
                 }
             }
-            e[0] += step[0];
-            e[1] += step[1];
-            e[2] += step[2];
+        }
+        if lo > hi {
+            continue;
+        }
+        let row = (y - band.y0 as i64) as usize * width;
+        let py = y as f64 + 0.5 - fp[0][1];
+        let px0 = lo as f64 + 0.5 - fp[0][0];
+        let mut u = (tu.0 + tu.1 * px0 + tu.2 * py) as f32;
+        let mut v = (tv.0 + tv.1 * px0 + tv.2 * py) as f32;
+        for x in lo..=hi {
+            let mut src = sample(texels, texture.width as usize, max_tx, max_ty, u, v);
             u += du;
             v += dv;
+            let i = row + x as usize;
+            if let Some(clip) = masks.clip {
+                src = scale(src, clip[i] as u32);
+            }
+            if src == 0 {
+                continue;
+            }
+            let alpha = src >> 24;
+            if let Some(record) = masks.record.as_deref_mut() {
+                let m = record[i] as u32;
+                record[i] = (alpha + div255(m * (255 - alpha))) as u8;
+            }
+            let dst = &mut band.pixels[i];
+            *dst = if alpha == 255 { src } else { src + scale(*dst, 255 - alpha) };
         }
     }
 }
@@ -172,10 +190,14 @@ fn edge(a: [i64; 2], b: [i64; 2], c: [i64; 2]) -> i64 {
 /// Bilinear sample at texel coordinates (u, v) (texel centres at integers), clamp to edge.
 #[inline]
 fn sample(texels: &[u32], stride: usize, max_x: i32, max_y: i32, u: f32, v: f32) -> u32 {
-    let (fu, fv) = (u.floor(), v.floor());
-    let wx = ((u - fu) * 256.0 + 0.5) as u32;
-    let wy = ((v - fv) * 256.0 + 0.5) as u32;
-    let (x0, y0) = (fu as i32, fv as i32);
+    // floor() without a libm call (x86-64's baseline has no rounding instruction): coordinates
+    // are never below -1 texel, so an offset makes the truncation a floor.
+    const OFFSET: f32 = 1024.0;
+    let (su, sv) = (u + OFFSET, v + OFFSET);
+    let (iu, iv) = (su as i32, sv as i32);
+    let wx = ((su - iu as f32) * 256.0 + 0.5) as u32;
+    let wy = ((sv - iv as f32) * 256.0 + 0.5) as u32;
+    let (x0, y0) = (iu - OFFSET as i32, iv - OFFSET as i32);
     let clamp_x = |x: i32| x.clamp(0, max_x) as usize;
     let clamp_y = |y: i32| y.clamp(0, max_y) as usize * stride;
     let (xa, xb) = (clamp_x(x0), clamp_x(x0 + 1));
