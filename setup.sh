@@ -11,9 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 # Debian packages, each for a reason found in Cargo.toml or the tests. Not listed on purpose,
-# because nothing in Cargo.toml needs them yet: nasm (openh264), libasound2-dev (cpal),
-# libwebrtc-audio-processing-dev, mesa-vulkan-drivers + libvulkan1 (wgpu; `persona doctor`
-# reports their absence as a warning). Add them with the crate that needs them.
+# because nothing in Cargo.toml needs them yet: libasound2-dev (cpal),
+# libwebrtc-audio-processing-dev. Add them with the crate that needs them.
 PACKAGES=(
     build-essential  # C/C++ compilers for the -sys crates
     pkg-config       # how env-libvpx-sys and audiopus_sys find libvpx and libopus
@@ -26,6 +25,9 @@ PACKAGES=(
     espeak-ng        # the espeak-ng CLI: a test checks our phoneme table against it
     ffmpeg           # ffprobe/ffmpeg: the WebM tests decode persona's output with them
     sox              # the README's example conversation is stitched together with sox
+    nasm             # openh264's assembly (H.264 for MP4 output); without it a slower C build
+    libvulkan1       # the Vulkan loader wgpu opens at run time (GPU renderer)
+    mesa-vulkan-drivers # lavapipe, a software Vulkan: the GPU renderer's tests run on it in CI
 )
 
 # ONNX Runtime for the `ort` crate (load-dynamic, API 31). The library inside the wheel is the

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::video::{best_lag, frame_energy, mouth_openness};
+use common::video::{assert_closed_in_silence, best_lag, frame_energy, mouth_openness};
 use common::*;
 use persona::config::{PipelineConfig, TtsBackend};
 use persona::tts::espeak::{Espeak, Flow, VoiceSettings};
@@ -61,12 +61,10 @@ fn say_writes_a_video_whose_mouth_follows_the_speech() {
         open.len()
     );
 
-    // Silence at both ends: mouth closed.
-    assert!(open[0] < 0.02, "first frame must be closed, openness {}", open[0]);
-    assert!(*open.last().unwrap() < 0.02, "last frame must be closed");
+    assert_closed_in_silence(&open, &energy);
+    let loudest = energy.iter().cloned().fold(0.0, f32::max);
 
     // Loud (voiced) frames: mostly open.
-    let loudest = energy.iter().cloned().fold(0.0, f32::max);
     let loud: Vec<usize> = (0..open.len()).filter(|&k| energy[k] > 0.4 * loudest).collect();
     let open_when_loud = loud.iter().filter(|&&k| open[k] > 0.03).count();
     assert!(

@@ -205,17 +205,23 @@ pub fn load_pipeline(path: Option<&std::path::Path>) -> Result<persona::config::
 
 /// Checks an output path's extension before any work is done.
 pub fn check_video_path(path: &std::path::Path) -> Result<(), Failure> {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("webm") => Ok(()),
-        other => Err(Failure::usage(anyhow::anyhow!(
-            "cannot write {}: the output format is chosen by the extension, and {} is not supported; use a .webm file (VP8 + Opus)",
+    video_output(path).map(|_| ())
+}
+
+/// The session output for a video path: the container follows the extension.
+pub fn video_output(path: &std::path::Path) -> Result<persona::pipeline::SessionOutput, Failure> {
+    use persona::encode::Container;
+    use persona::pipeline::SessionOutput;
+    match Container::from_path(path) {
+        Some(Container::Webm) => Ok(SessionOutput::Webm(path.to_path_buf())),
+        Some(Container::Mp4) => Ok(SessionOutput::Mp4(path.to_path_buf())),
+        None => Err(Failure::usage(anyhow::anyhow!(
+            "cannot write {}: the output format is chosen by the extension, and {} is not supported; use a .webm file (VP8 + Opus) or an .mp4 file (H.264 + Opus)",
             path.display(),
-            other.map_or("no extension".to_string(), |e| format!("`.{e}`"))
+            path.extension().map_or("no extension".to_string(), |e| format!(
+                "`.{}`",
+                e.to_string_lossy()
+            ))
         ))),
     }
 }

@@ -43,7 +43,7 @@ pub async fn run(args: ProfileArgs) -> CommandResult {
         Pacing::RealTime
     };
     let output = match &args.out {
-        Some(path) => SessionOutput::Webm(path.clone()),
+        Some(path) => super::video_output(path)?,
         None => SessionOutput::Discard,
     };
     eprintln!(

@@ -2,16 +2,16 @@
 
 use std::path::PathBuf;
 
-use persona::pipeline::{PipelineError, Session, SessionInput, SessionOutput};
+use persona::pipeline::{PipelineError, Session, SessionInput};
 use persona::transport::WavSource;
 
-use super::{CommandResult, Failure, check_video_path, load_pipeline, run_session};
+use super::{CommandResult, Failure, load_pipeline, run_session, video_output};
 
 #[derive(clap::Args)]
 pub struct SayArgs {
     /// What the avatar says.
     text: String,
-    /// Output video (.webm).
+    /// Output video: .webm (VP8 + Opus) or .mp4 (H.264 + Opus).
     #[arg(long)]
     out: PathBuf,
     /// Pipeline file for the voice, motion and video settings (default: built-in defaults).
@@ -30,7 +30,7 @@ pub struct RenderArgs {
     /// Speech to lip-sync (WAV, any rate and channel count).
     #[arg(long)]
     audio: PathBuf,
-    /// Output video (.webm).
+    /// Output video: .webm (VP8 + Opus) or .mp4 (H.264 + Opus).
     #[arg(long)]
     out: PathBuf,
     /// Pipeline file for the motion and video settings (default: built-in defaults).
@@ -47,7 +47,7 @@ pub fn build_failure(error: PipelineError) -> Failure {
 }
 
 pub async fn say(args: SayArgs) -> CommandResult {
-    check_video_path(&args.out)?;
+    let output = video_output(&args.out)?;
     if args.text.trim().is_empty() {
         return Err(Failure::usage(anyhow::anyhow!(
             "nothing to say: the text is empty"
@@ -76,27 +76,19 @@ pub async fn say(args: SayArgs) -> CommandResult {
         }
         _ => {}
     }
-    let session = Session::start(
-        &config,
-        SessionInput::Speech { text: args.text },
-        SessionOutput::Webm(args.out.clone()),
-    )
-    .map_err(build_failure)?;
+    let session =
+        Session::start(&config, SessionInput::Speech { text: args.text }, output).map_err(build_failure)?;
     run_session(session).await?;
     println!("wrote {}", args.out.display());
     Ok(())
 }
 
 pub async fn render(args: RenderArgs) -> CommandResult {
-    check_video_path(&args.out)?;
+    let output = video_output(&args.out)?;
     let config = load_pipeline(args.pipeline.as_deref())?;
     let source = WavSource::open(&args.audio).map_err(Failure::usage)?;
-    let session = Session::start(
-        &config,
-        SessionInput::Animation { source },
-        SessionOutput::Webm(args.out.clone()),
-    )
-    .map_err(build_failure)?;
+    let session =
+        Session::start(&config, SessionInput::Animation { source }, output).map_err(build_failure)?;
     run_session(session).await?;
     println!("wrote {}", args.out.display());
     Ok(())

@@ -184,12 +184,17 @@ pub struct MotionConfig {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RenderBackend {
-    Cpu,
+    /// The CPU rasteriser; `threads`: 1 on the stage's own thread, 0 all cores (shared pool).
+    Cpu { threads: usize },
+    /// wgpu on the first Vulkan adapter (a GPU, or Mesa's software lavapipe).
+    Gpu,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderConfig {
     pub backend: RenderBackend,
+    /// Avatar folder (`assets/avatars/NAME`); `None`: the built-in default avatar.
+    pub avatar: Option<PathBuf>,
     pub budget: Option<Duration>,
 }
 
@@ -491,9 +496,29 @@ impl PipelineConfig {
         s.finish()?;
 
         let mut s = stages.section("render")?;
-        s.choice("backend", "cpu", &["cpu"])?;
+        let render_backend = match s.choice("backend", "cpu", &["cpu", "gpu"])?.as_str() {
+            "gpu" => RenderBackend::Gpu,
+            _ => RenderBackend::Cpu {
+                threads: s.integer("threads", 1, 0, 256)? as usize,
+            },
+        };
+        let avatar = s.path("avatar")?;
+        if let Some(dir) = &avatar
+            && !dir.is_dir()
+        {
+            return Err(ConfigError::MissingFile {
+                file: file.to_path_buf(),
+                key: s.key_path("avatar"),
+                what: "avatar folder".into(),
+                missing: dir.clone(),
+                hint: "An avatar is a folder with an avatar.toml (see assets/avatars/README.md); \
+                       leave the key out for the built-in avatar."
+                    .into(),
+            });
+        }
         let render = RenderConfig {
-            backend: RenderBackend::Cpu,
+            backend: render_backend,
+            avatar,
             budget: s.budget(None)?,
         };
         s.finish()?;

@@ -18,17 +18,18 @@ use thiserror::Error;
 
 use crate::audio::{AudioError, AudioFrame, Conformer, resample_all};
 use crate::config::{
-    DialogueBackend, MotionBackend, PipelineConfig, SttBackend, TtsBackend, TurnBackend, VadBackend,
+    DialogueBackend, MotionBackend, PipelineConfig, RenderBackend, SttBackend, TtsBackend, TurnBackend,
+    VadBackend,
 };
 use crate::dialogue::openai::{ChatDialogue, ChatSettings};
 use crate::dialogue::stage::{Hearing, StageSettings};
 use crate::dialogue::store::AnswerStore;
 use crate::dialogue::tools::ToolRunner;
 use crate::dialogue::{Dialogue, DialogueError, Flow, ReplyText, ScriptedDialogue};
-use crate::encode::{EncodeError, WebmConfig, WebmWriter};
+use crate::encode::{Container, EncodeError, FileConfig, MediaFile};
 use crate::motion::FrameClock;
 use crate::playout::{Playout, PlayoutMode, PlayoutSettings, StatusWatch, status_channel};
-use crate::render::{FaceRenderer, RenderError};
+use crate::render::{RenderError, Renderer};
 use crate::runtime::{
     EdgeSpec, Epoch, EpochWatch, Interrupter, Metrics, Placement, Receiver, Sender, SessionClock, Shutdown,
     StageCtx, StageError, StageHandle, Unstamped, edge, epoch_channel, spawn_stage,
@@ -88,6 +89,8 @@ pub enum SessionInput {
 /// Where the session's audio and video go.
 pub enum SessionOutput {
     Webm(PathBuf),
+    /// H.264 + Opus in MP4.
+    Mp4(PathBuf),
     Discard,
 }
 
@@ -146,7 +149,7 @@ impl Builder<'_> {
 /// Backends of the speaking half, built before anything starts.
 struct OutputBackends {
     synth: Option<Box<dyn SpeechSynth>>,
-    renderer: FaceRenderer,
+    renderer: Box<dyn Renderer>,
     sink: SinkTarget,
 }
 
@@ -160,26 +163,16 @@ fn build_output(
     } else {
         None
     };
-    let renderer = FaceRenderer::new(config.output.width, config.output.height)?;
+    let avatar = crate::render::load_avatar(config.render.avatar.as_deref()).map_err(RenderError::from)?;
+    let backend = match config.render.backend {
+        RenderBackend::Cpu { threads } => crate::render::Backend::Cpu { threads },
+        RenderBackend::Gpu => crate::render::Backend::Gpu,
+    };
+    let renderer = crate::render::build(backend, avatar, config.output.width, config.output.height)?;
     let sink = match output {
         SessionOutput::Discard => SinkTarget::Discard,
-        SessionOutput::Webm(path) => {
-            let writer = WebmWriter::create(
-                &path,
-                WebmConfig {
-                    width: config.output.width,
-                    height: config.output.height,
-                    fps: config.output.fps,
-                    sample_rate_hz: config.output.sample_rate_hz,
-                    video_bitrate_kbps: 1_200,
-                    realtime: true,
-                },
-            )?;
-            SinkTarget::Webm {
-                path,
-                writer: Box::new(writer),
-            }
-        }
+        SessionOutput::Webm(path) => file_sink(config, path, Container::Webm)?,
+        SessionOutput::Mp4(path) => file_sink(config, path, Container::Mp4)?,
     };
     Ok(OutputBackends {
         synth,
@@ -241,6 +234,29 @@ fn speech_motion_backend(config: &PipelineConfig) -> MotionBackend {
     } else {
         config.motion.backend
     }
+}
+
+/// Creates the output file (before anything runs, so a bad path fails the build).
+fn file_sink(
+    config: &PipelineConfig,
+    path: PathBuf,
+    container: Container,
+) -> Result<SinkTarget, PipelineError> {
+    let writer = MediaFile::create(
+        &path,
+        container,
+        FileConfig {
+            width: config.output.width,
+            height: config.output.height,
+            fps: config.output.fps,
+            sample_rate_hz: config.output.sample_rate_hz,
+            video_bitrate_kbps: 1_200,
+        },
+    )?;
+    Ok(SinkTarget::File {
+        path,
+        writer: Box::new(writer),
+    })
 }
 
 impl Session {

@@ -21,6 +21,16 @@ impl VideoFrame {
         }
     }
 
+    /// Makes the frame `width`×`height`, keeping the buffer when the size is already right.
+    pub fn resize(&mut self, width: u32, height: u32) {
+        let len = width as usize * height as usize * 4;
+        if self.width != width || self.height != height || self.rgba.len() != len {
+            self.width = width;
+            self.height = height;
+            self.rgba.resize(len, 0);
+        }
+    }
+
     /// The RGBA value at (x, y).
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
         let i = (y as usize * self.width as usize + x as usize) * 4;

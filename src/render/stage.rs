@@ -2,11 +2,9 @@
 //! in presentation order.
 //!
 //! Video drops late frames: in real time a request carries the instant its frame is due on
-//! screen, and one that could only be drawn more than two frame periods late is skipped
-//! (counted as `video_frames_dropped_late`) so a slow renderer catches up instead of drifting.
-//! Audio is never dropped here.
-
-use std::time::Duration;
+//! screen, and [`FramePacer`] skips one that could only be drawn more than a frame period late
+//! (counted as `video_frames_dropped_late`), so a slow renderer keeps a steady, lower frame rate
+//! instead of drifting. Audio is never dropped here.
 
 use tokio::time::Instant;
 
@@ -14,7 +12,8 @@ use crate::audio::AudioFrame;
 use crate::playout::{AvItem, OutputMark};
 use crate::runtime::{Epoch, Event, Receiver, Sender, StageCtx, StageError, Stamped};
 
-use super::{FaceRenderer, VideoFrame};
+use super::pacing::{Decision, FramePacer};
+use super::{Renderer, VideoFrame};
 
 /// What leaves the renderer for the output.
 #[derive(Debug)]
@@ -37,13 +36,12 @@ impl Stamped for OutputItem {
 /// The render stage (on its own thread).
 pub async fn run_stage(
     mut ctx: StageCtx,
-    mut renderer: FaceRenderer,
+    mut renderer: Box<dyn Renderer>,
     fps: u32,
     mut input: Receiver<AvItem>,
     mut output: Sender<OutputItem>,
 ) -> Result<(), StageError> {
-    let late_tolerance = Duration::from_nanos(2_000_000_000 / fps as u64);
-    let mut dropped_late = 0u64;
+    let mut pacer = FramePacer::new(fps);
     loop {
         let item = match ctx.next(&mut input, None).await {
             Event::Item(item) => item,
@@ -60,12 +58,15 @@ pub async fn run_stage(
                 continue;
             }
             AvItem::Frame { request, due } => {
-                if due.is_some_and(|due| Instant::now() > due + late_tolerance) {
-                    dropped_late += 1;
+                let started = Instant::now();
+                if pacer.decide(started, due) == Decision::Skip {
                     continue;
                 }
                 let mut frame = VideoFrame::blank(renderer.width(), renderer.height());
-                renderer.render(&request.pose, &mut frame);
+                renderer
+                    .render(&request.pose, &mut frame)
+                    .map_err(|e| StageError::failed(ctx.name, e))?;
+                pacer.rendered(started.elapsed());
                 frame.sample = request.sample;
                 OutputItem::Video {
                     frame,
@@ -75,8 +76,14 @@ pub async fn run_stage(
         };
         ctx.emit(&mut output, out).await?;
     }
+    let dropped_late = pacer.skipped();
     if dropped_late > 0 {
-        tracing::warn!(dropped_late, "the renderer fell behind and skipped late frames");
+        tracing::warn!(
+            dropped_late,
+            rendered = pacer.rendered_count(),
+            backend = renderer.backend(),
+            "the renderer fell behind and skipped late frames"
+        );
     }
     ctx.metrics.count("video_frames_dropped_late", dropped_late);
     Ok(())

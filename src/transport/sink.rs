@@ -1,19 +1,20 @@
 //! The output sink: where the avatar's audio and video finally go, and where "first audio out"
 //! and "first video out" of each turn are measured.
 //!
-//! Targets: a WebM file (VP8 + Opus, stamped from the output clock) or nothing (profiling
-//! without writing a file). Real-time transports (WebRTC, local speakers) plug in here later.
+//! Targets: a video file (WebM with VP8 + Opus, or MP4 with H.264 + Opus, stamped from the output
+//! clock) or nothing (profiling without writing a file). Real-time transports (WebRTC, local
+//! speakers) plug in here later.
 
 use std::path::PathBuf;
 
-use crate::encode::{WebmStats, WebmWriter};
+use crate::encode::{FileStats, MediaFile};
 use crate::playout::OutputMark;
 use crate::render::stage::OutputItem;
 use crate::runtime::{Epoch, Event, Receiver, StageCtx, StageError, TurnMark};
 
 /// Where the output goes.
 pub enum SinkTarget {
-    Webm { path: PathBuf, writer: Box<WebmWriter> },
+    File { path: PathBuf, writer: Box<MediaFile> },
     Discard,
 }
 
@@ -25,7 +26,7 @@ pub async fn run_stage(
     mut input: Receiver<OutputItem>,
 ) -> Result<(), StageError> {
     let (path, mut writer) = match target {
-        SinkTarget::Webm { path, writer } => (Some(path), Some(writer)),
+        SinkTarget::File { path, writer } => (Some(path), Some(writer)),
         SinkTarget::Discard => (None, None),
     };
     let mut last_audio_epoch: Option<Epoch> = None;
@@ -78,7 +79,7 @@ pub async fn run_stage(
         ctx.record_output(epoch);
     }
     if let (Some(path), Some(writer)) = (path, writer) {
-        let stats: WebmStats = writer.finish().map_err(|e| StageError::failed(ctx.name, e))?;
+        let stats: FileStats = writer.finish().map_err(|e| StageError::failed(ctx.name, e))?;
         tracing::info!(
             file = %path.display(),
             video_frames = stats.video_frames,

@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-use persona::render::FaceRenderer;
+use persona::render::Avatar;
+use persona::render::rig::Placement;
 
 const FPS: usize = 25;
 const RATE: usize = 48_000;
@@ -24,20 +25,25 @@ pub fn decode(video: &std::path::Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// Fraction of dark (mouth interior) pixels in the mouth region of each decoded frame.
+/// Fraction of the mouth region showing the mouth's interior in each decoded frame: the dark
+/// cavity or the teeth (bright and nearly grey; skin and lips are clearly warm). Zero when the
+/// lips are together.
 pub fn mouth_openness(video: &std::path::Path, width: usize, height: usize) -> Vec<f32> {
     let rgba = decode(video, &["-f", "rawvideo", "-pix_fmt", "rgba"]);
-    let renderer = FaceRenderer::new(width as u32, height as u32).unwrap();
-    let (mx, my, mw, mh) = renderer.mouth_region();
+    let avatar = Avatar::builtin();
+    let (mx, my, mw, mh) =
+        Placement::fit(&avatar, width as u32, height as u32).rect_px(&avatar.regions.mouth);
     rgba.chunks(width * height * 4)
         .map(|frame| {
             let mut dark = 0;
             for y in my..my + mh {
                 for x in mx..mx + mw {
                     let i = (y as usize * width + x as usize) * 4;
-                    let luma =
-                        0.299 * frame[i] as f32 + 0.587 * frame[i + 1] as f32 + 0.114 * frame[i + 2] as f32;
-                    if luma < 60.0 {
+                    let (r, g, b) = (frame[i], frame[i + 1], frame[i + 2]);
+                    let luma = 0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32;
+                    let (lo, hi) = (r.min(g).min(b), r.max(g).max(b));
+                    let teeth = lo >= 190 && hi - lo <= 40;
+                    if luma < 60.0 || teeth {
                         dark += 1;
                     }
                 }
@@ -47,14 +53,19 @@ pub fn mouth_openness(video: &std::path::Path, width: usize, height: usize) -> V
         .collect()
 }
 
-/// RMS of the decoded audio over each video frame's span.
+/// RMS of the decoded audio over each video frame's span (25 fps).
 pub fn frame_energy(video: &std::path::Path, frames: usize) -> Vec<f32> {
-    let bytes = decode(video, &["-f", "f32le", "-ac", "1", "-ar", "48000"]);
+    frame_energy_at(video, frames, FPS)
+}
+
+/// RMS of the decoded audio over each video frame's span at `fps`.
+pub fn frame_energy_at(video: &std::path::Path, frames: usize, fps: usize) -> Vec<f32> {
+    let bytes = decode(video, &["-vn", "-f", "f32le", "-ac", "1", "-ar", "48000"]);
     let samples: Vec<f32> = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    let per_frame = RATE / FPS;
+    let per_frame = RATE / fps;
     (0..frames)
         .map(|k| {
             let span = &samples[(k * per_frame).min(samples.len())..((k + 1) * per_frame).min(samples.len())];
@@ -91,4 +102,86 @@ pub fn best_lag(energy: &[f32], open: &[f32]) -> (isize, f32) {
         .max_by(|a, b| correlation(*a).total_cmp(&correlation(*b)))
         .expect("non-empty range");
     (best, correlation(best))
+}
+
+/// What ffprobe and ffmpeg say a video file holds.
+#[derive(Debug)]
+pub struct Probe {
+    pub video_codec: String,
+    pub audio_codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Nominal frame rate as ffprobe reports it, e.g. "25/1".
+    pub frame_rate: String,
+    /// Frames decoded.
+    pub video_frames: usize,
+    /// Mono 48 kHz samples decoded.
+    pub audio_samples: usize,
+}
+
+impl Probe {
+    pub fn video_seconds(&self, fps: f64) -> f64 {
+        self.video_frames as f64 / fps
+    }
+
+    pub fn audio_seconds(&self) -> f64 {
+        self.audio_samples as f64 / RATE as f64
+    }
+}
+
+/// Codecs, size and rate from ffprobe; frame and sample counts by decoding everything.
+pub fn probe(video: &std::path::Path) -> Probe {
+    let stream = |selector: &str, entries: &str| -> Vec<String> {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", selector, "-show_entries"])
+            .arg(format!("stream={entries}"))
+            .args(["-of", "default=noprint_wrappers=1:nokey=1"])
+            .arg(video)
+            .output()
+            .expect("ffprobe runs");
+        assert!(
+            out.status.success(),
+            "ffprobe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let v = stream("v:0", "codec_name,width,height,r_frame_rate");
+    let a = stream("a:0", "codec_name");
+    assert_eq!(v.len(), 4, "one video stream: {v:?}");
+    assert_eq!(a.len(), 1, "one audio stream: {a:?}");
+    let frames = decode(video, &["-f", "rawvideo", "-pix_fmt", "gray"]);
+    let width: u32 = v[1].parse().unwrap();
+    let height: u32 = v[2].parse().unwrap();
+    let audio = decode(video, &["-vn", "-f", "f32le", "-ac", "1", "-ar", "48000"]);
+    Probe {
+        video_codec: v[0].clone(),
+        audio_codec: a[0].clone(),
+        width,
+        height,
+        frame_rate: v[3].clone(),
+        video_frames: frames.len() / (width * height) as usize,
+        audio_samples: audio.len() / 4,
+    }
+}
+
+/// Asserts the mouth is closed in silence: in frames at least two frames (80 ms, past any
+/// anticipation) from speech, and in the last frame. (espeak-ng starts speaking within the first
+/// frame, so the first frame is not silent.)
+pub fn assert_closed_in_silence(open: &[f32], energy: &[f32]) {
+    let loudest = energy.iter().cloned().fold(0.0, f32::max);
+    let quiet = |k: usize| energy[k] < 0.02 * loudest;
+    let silent = (2..open.len().saturating_sub(2))
+        .filter(|&k| (k - 2..=k + 2).all(quiet))
+        .chain([open.len() - 1]);
+    for k in silent {
+        assert!(
+            open[k] < 0.02,
+            "frame {k} is silent but the mouth is open: {}",
+            open[k]
+        );
+    }
 }
