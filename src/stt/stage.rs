@@ -221,9 +221,8 @@ impl Streaming {
             return None;
         }
         // Every interval of audio that passed without a decode was a skipped partial.
-        if interval > 0 {
-            self.partials_skipped +=
-                ((open.audio.len() - open.decoded_len) / interval).saturating_sub(1) as u64;
+        if let Some(intervals) = (open.audio.len() - open.decoded_len).checked_div(interval) {
+            self.partials_skipped += intervals.saturating_sub(1) as u64;
         }
         let mut audio = self.buffer();
         let open = self.open.as_mut().expect("checked above");
@@ -353,10 +352,9 @@ pub async fn run_stage(
                 };
                 // The final must not wait behind a partial that is now pointless.
                 state.abort_partials(utterance);
-                if settings.partial_interval_samples > 0 {
-                    let undecoded = open.audio.len() - open.decoded_len;
-                    state.partials_skipped +=
-                        (undecoded / settings.partial_interval_samples).saturating_sub(1) as u64;
+                let undecoded = open.audio.len() - open.decoded_len;
+                if let Some(intervals) = undecoded.checked_div(settings.partial_interval_samples) {
+                    state.partials_skipped += intervals.saturating_sub(1) as u64;
                 }
                 if open.truncated_samples > 0 {
                     tracing::warn!(

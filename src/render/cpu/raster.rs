@@ -131,9 +131,8 @@ pub fn draw_triangle(band: &mut Band, triangle: &Triangle, texture: &Texels, mut
         // The covered span of this row, solved exactly from the three edge functions (linear in
         // x), so no pixel outside the triangle is visited.
         let (mut lo, mut hi) = (x_start, x_end);
-        for i in 0..3 {
+        for (i, &s) in step.iter().enumerate() {
             let e0 = edge_at(i, centre(x_start), cy);
-            let s = step[i];
             if s == 0 {
                 if e0 < 0 {
                     hi = lo - 1;
