@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a runtime failure, 2 a usage or configuration error (a bad flag,
 //! a malformed pipeline file, a missing model or input file).
 
+mod eval;
 mod models;
 mod profile;
 mod speak;
@@ -36,6 +37,9 @@ enum Command {
     /// List, make and check model files.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Measure the quality of a part of the pipeline (lip sync).
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
 }
 
 #[derive(clap::Args)]
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => run_async(speak::render(args)),
         Command::Doctor(args) => doctor(args),
         Command::Models(command) => models::run(command),
+        Command::Eval(command) => eval::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
