@@ -106,11 +106,19 @@ def main():
     checks.expect(list(motion.shape) == meta["arrays"]["motion"]["shape"], f"motion shape {motion.shape} != meta")
     checks.expect(mels.shape[1] == n_mels, f"{mels.shape[1]} mel bins, meta says {n_mels}")
     checks.expect(motion.shape[1] == len(channels), f"{motion.shape[1]} channels, meta names {len(channels)}")
+    if "idle" in meta["arrays"]:
+        idle = np.load(root / meta["arrays"]["idle"]["file"], mmap_mode="r")
+        checks.expect(idle.shape == motion.shape, f"idle shape {idle.shape} != motion shape {motion.shape}")
+        idle_owned = {"eyeBlinkLeft", "eyeBlinkRight", "headYaw", "headPitch", "headRoll", "eyeLookX", "eyeLookY"}
+        others = [i for i, name in enumerate(channels) if name not in idle_owned]
+        checks.expect(not np.any(np.asarray(idle[:, others])), "idle.npy drives channels the idle overlay does not")
     checks.expect(meta["video"]["feature_frames_per_video_frame"] == FEATURES_PER_VIDEO_FRAME, "not 4 hops per frame")
 
     if args.verify_hash:
         manifest = ""
-        for key in ("mels", "motion", "index"):
+        # Generator version 2 added idle.npy to the hash, between motion and index.
+        keys = ("mels", "motion", "idle", "index") if "idle" in meta["arrays"] else ("mels", "motion", "index")
+        for key in keys:
             entry = meta["arrays"][key]
             actual = sha256(root / entry["file"])
             checks.expect(actual == entry["sha256"], f"{entry['file']}: sha256 {actual} != meta {entry['sha256']}")

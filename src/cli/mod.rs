@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a runtime failure, 2 a usage or configuration error (a bad flag,
 //! a malformed pipeline file, a missing model or input file).
 
+mod eval;
 mod flow;
 mod models;
 mod profile;
@@ -39,6 +40,9 @@ enum Command {
     Models(models::ModelsCommand),
     /// Rehearse a scripted flow by typing the visitor's answers.
     Flow(flow::FlowArgs),
+    /// Measure the quality of a part of the pipeline (lip sync).
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
 }
 
 #[derive(clap::Args)]
@@ -106,6 +110,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor(args),
         Command::Models(command) => models::run(command),
         Command::Flow(args) => flow::run(args),
+        Command::Eval(command) => eval::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -172,11 +172,27 @@ pub enum MotionBackend {
     Rules,
     /// Audio energy → jaw (works for any audio).
     Energy,
+    /// persona's own audio-to-motion model (works for any audio; the default).
+    Model,
+}
+
+/// Settings of the learned motion backend (`backend = "model"`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MotionModelConfig {
+    /// The ONNX file (its `.json` metadata beside it); `None`: the model shipped in `models/`.
+    pub model: Option<PathBuf>,
+    /// Where inference runs; CUDA falls back to the CPU with a warning when unavailable.
+    pub device: crate::onnx::Device,
+    /// Threads inside one model call.
+    pub threads: usize,
+    /// Audio per model call (the streaming chunk), rounded to the model's frames (40 ms).
+    pub chunk: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MotionConfig {
     pub backend: MotionBackend,
+    pub model: MotionModelConfig,
     /// Seed of the idle motion (blinks, head drift), so a session replays identically.
     pub seed: u64,
     pub budget: Option<Duration>,
@@ -478,12 +494,40 @@ impl PipelineConfig {
         let tts = speaking::tts(&mut stages, env)?;
 
         let mut s = stages.section("motion")?;
-        let motion_backend = match s.choice("backend", "rules", &["rules", "energy"])?.as_str() {
+        let motion_backend = match s
+            .choice("backend", "model", &["model", "rules", "energy"])?
+            .as_str()
+        {
             "energy" => MotionBackend::Energy,
-            _ => MotionBackend::Rules,
+            "rules" => MotionBackend::Rules,
+            _ => MotionBackend::Model,
         };
+        let motion_model = s.path("model")?;
+        if let Some(path) = &motion_model
+            && !path.is_file()
+        {
+            return Err(ConfigError::MissingFile {
+                file: file.to_path_buf(),
+                key: s.key_path("model"),
+                what: "motion model".into(),
+                missing: path.clone(),
+                hint: "Leave `model` out to use the model shipped in models/motion-fm.onnx, or export one with scripts/motion/train.py.".into(),
+            });
+        }
+        let device = match s.choice("device", "cpu", &["cpu", "cuda"])?.as_str() {
+            "cuda" => crate::onnx::Device::Cuda,
+            _ => crate::onnx::Device::Cpu,
+        };
+        let threads = s.integer("threads", 1, 1, 64)? as usize;
+        let chunk = s.millis("chunk_ms", 200, 40, 2_000)?;
         let motion = MotionConfig {
             backend: motion_backend,
+            model: MotionModelConfig {
+                model: motion_model,
+                device,
+                threads,
+                chunk,
+            },
             seed: s.integer("seed", 7, 0, i64::MAX)? as u64,
             budget: s.budget(None)?,
         };

@@ -12,7 +12,9 @@ fn an_empty_file_is_the_embedded_default() {
     assert_eq!(config.output.fps, 25);
     assert_eq!(config.vad.backend, VadBackend::WebRtc { aggressiveness: 2 });
     assert_eq!(config.stt.backend, None);
-    assert_eq!(config.motion.backend, MotionBackend::Rules);
+    assert_eq!(config.motion.backend, MotionBackend::Model);
+    assert_eq!(config.motion.model.model, None);
+    assert_eq!(config.motion.model.chunk, Duration::from_millis(200));
     assert_eq!(PipelineConfig::embedded_default().turn, config.turn);
 }
 
@@ -116,6 +118,31 @@ fn bad_files_are_rejected_with_the_key_and_the_expectation() {
             "stage not table",
             "[stages]\nvad = 3",
             &["stages.vad", "expected a table"],
+        ),
+        (
+            "unknown motion backend",
+            "[stages.motion]\nbackend = \"puppet\"",
+            &["stages.motion.backend", "`puppet`", "model", "rules"],
+        ),
+        (
+            "missing motion model",
+            "[stages.motion]\nmodel = \"models/gone.onnx\"",
+            &[
+                "stages.motion.model",
+                "gone.onnx",
+                "does not exist",
+                "scripts/motion/train.py",
+            ],
+        ),
+        (
+            "motion device",
+            "[stages.motion]\ndevice = \"tpu\"",
+            &["stages.motion.device", "`tpu`", "cuda"],
+        ),
+        (
+            "motion chunk",
+            "[stages.motion]\nchunk_ms = 10",
+            &["stages.motion.chunk_ms", "out of range"],
         ),
         (
             "unknown top key",
@@ -278,6 +305,25 @@ partial_interval_ms = 0
     assert!(defaults.turn.barge_in.backchannels.iter().any(|b| b == "mhm"));
     assert_eq!(defaults.stt.partial_interval, Duration::from_millis(500));
     assert!(format!("{:?}", ApiKey("secret".into())).contains('…'));
+}
+
+#[test]
+fn the_motion_model_backend_takes_a_model_device_threads_and_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.onnx"), b"x").unwrap();
+    let config = parse_in(
+        dir.path(),
+        "[stages.motion]\nbackend = \"model\"\nmodel = \"mine.onnx\"\ndevice = \"cuda\"\nthreads = 2\nchunk_ms = 400\nseed = 3\n",
+    )
+    .unwrap();
+    assert_eq!(config.motion.backend, MotionBackend::Model);
+    assert_eq!(config.motion.model.model, Some(dir.path().join("mine.onnx")));
+    assert_eq!(config.motion.model.device, crate::onnx::Device::Cuda);
+    assert_eq!(config.motion.model.threads, 2);
+    assert_eq!(config.motion.model.chunk, Duration::from_millis(400));
+    assert_eq!(config.motion.seed, 3);
+    let rules = parse_in(dir.path(), "[stages.motion]\nbackend = \"rules\"\n").unwrap();
+    assert_eq!(rules.motion.backend, MotionBackend::Rules);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Check, Status, non_empty, shell_quote, shown};
-use crate::config::{DialogueBackend, PipelineConfig, SttBackend};
+use crate::config::{DialogueBackend, MotionBackend, PipelineConfig, SttBackend};
 use crate::models::{Manifest, ModelEntry, ModelStatus};
 use crate::tts::TtsError;
 
@@ -384,6 +384,36 @@ pub(crate) fn pipeline_files(pipeline: &PipelineConfig, manifest: &Manifest, rep
         });
     }
     out
+}
+
+/// The motion model a pipeline with `backend = "model"` loads: present, with metadata this build
+/// accepts, and the file its metadata describes (checked without loading ONNX Runtime).
+pub(crate) fn motion_model(pipeline: &PipelineConfig, repo_root: &Path) -> Option<Check> {
+    if pipeline.motion.backend != MotionBackend::Model {
+        return None;
+    }
+    let name = format!("pipeline {}: motion model", pipeline.name);
+    let path = match &pipeline.motion.model.model {
+        Some(path) => Ok(path.clone()),
+        None => crate::motion::model::shipped_model(),
+    };
+    let checked = path.and_then(|p| crate::motion::model::check_files(&p).map(|meta| (p, meta)));
+    Some(match checked {
+        Ok((path, meta)) => Check::new(
+            name,
+            Status::Ok,
+            format!(
+                "{} ({} parameters, {} steps, training data {})",
+                shown(&path, repo_root),
+                meta.parameters,
+                meta.steps,
+                meta.training_data_hash.get(..12).unwrap_or("?")
+            ),
+        ),
+        Err(error) => Check::new(name, Status::Fail, error.to_string()).with_fix(
+            "git checkout -- models/motion-fm.onnx models/motion-fm.json   # or set backend = \"rules\" in [stages.motion]",
+        ),
+    })
 }
 
 /// One check per manifest model: present (right size), missing, or the wrong size. A missing

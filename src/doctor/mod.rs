@@ -128,6 +128,7 @@ pub fn run_checks(ctx: &DoctorContext) -> Vec<Check> {
     };
     for pipeline in &ctx.pipelines {
         out.extend(checks::pipeline_files(pipeline, &manifest, &ctx.repo_root));
+        out.extend(checks::motion_model(pipeline, &ctx.repo_root));
     }
     out.extend(checks::manifest_models(
         &manifest,

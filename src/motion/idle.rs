@@ -14,6 +14,11 @@
 
 use super::spec::{Channel, FrameClock, MotionVector};
 
+/// When speech stops (its utterance ended or was interrupted), what it added to the pose eases
+/// out over these times instead of snapping away: the mouth quickly, head and brows slowly.
+pub const RELEASE_MOUTH_S: f64 = 0.12;
+pub const RELEASE_GESTURE_S: f64 = 0.48;
+
 /// One blink per slot, placed at the slot's middle ± this jitter: consecutive blinks are
 /// `BLINK_SLOT_S ± 2 * BLINK_JITTER_S` apart, inside 2–6 s.
 const BLINK_SLOT_S: f64 = 4.0;
@@ -54,6 +59,18 @@ const STREAM_GAZE_TIME: u64 = 7;
 const STREAM_GAZE_HOME: u64 = 8;
 const STREAM_GAZE_X: u64 = 9;
 const STREAM_GAZE_Y: u64 = 10;
+
+/// The channels [`IdleMotion::overlay`] drives: blinks (by maximum), head and gaze (by
+/// addition). Everything else belongs to the speech backend.
+pub const OVERLAY_CHANNELS: [Channel; 7] = [
+    Channel::EyeBlinkLeft,
+    Channel::EyeBlinkRight,
+    Channel::HeadYaw,
+    Channel::HeadPitch,
+    Channel::HeadRoll,
+    Channel::EyeLookX,
+    Channel::EyeLookY,
+];
 
 /// Seeded, random-access generator of blinks, head drift and gaze.
 #[derive(Clone, Copy, Debug)]
@@ -107,6 +124,37 @@ impl IdleMotion {
             out.set(channel, speech.get(channel) + idle.get(channel));
         }
         out
+    }
+
+    /// The pose at `frame_index`, `frames_since` frames after the first frame without speech,
+    /// speech having last shown `last_speech`: the idle pose with what speech added easing out
+    /// (smoothstep; the mouth over [`RELEASE_MOUTH_S`], the rest over [`RELEASE_GESTURE_S`]).
+    /// `None` once it has gone: the pose is then [`Self::pose_at_frame`].
+    pub fn release(
+        &self,
+        frame_index: u64,
+        last_speech: &MotionVector,
+        frames_since: u64,
+    ) -> Option<MotionVector> {
+        let fps = f64::from(self.clock.fps);
+        let gesture_frames = (RELEASE_GESTURE_S * fps).round().max(1.0);
+        if frames_since as f64 >= gesture_frames {
+            return None;
+        }
+        let mouth_frames = (RELEASE_MOUTH_S * fps).round().max(1.0);
+        // Weight of the speech part: 1 just before the release began, 0 once it is over.
+        let weight = |frames: f64| (1.0 - smoothstep((frames_since + 1) as f64 / frames)) as f32;
+        let (mouth, gesture) = (weight(mouth_frames), weight(gesture_frames));
+        let mut faded = MotionVector::NEUTRAL;
+        for channel in Channel::ALL {
+            let w = if MOUTH_CHANNELS_RELEASE.contains(&channel) {
+                mouth
+            } else {
+                gesture
+            };
+            faded.set(channel, last_speech.get(channel) * w);
+        }
+        Some(self.overlay(frame_index, &faded))
     }
 
     fn frame_centre_s(&self, frame_index: u64) -> f64 {
@@ -194,6 +242,9 @@ impl IdleMotion {
     }
 }
 
+/// Channels released at the mouth's pace.
+const MOUTH_CHANNELS_RELEASE: [Channel; 9] = crate::motion::visemes::MOUTH_CHANNELS;
+
 /// Eyelid closure `dt` seconds after the fully closed instant: 0 outside the blink.
 fn blink_shape(dt: f64) -> f64 {
     if (-BLINK_CLOSE_S..=0.0).contains(&dt) {
@@ -219,7 +270,7 @@ fn catmull_rom(p0: f64, p1: f64, p2: f64, p3: f64, f: f64) -> f64 {
         + (3.0 * p1 - p0 - 3.0 * p2 + p3) * f3)
 }
 
-fn splitmix64(x: u64) -> u64 {
+pub(crate) fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -353,6 +404,38 @@ mod tests {
         assert!((0..3000).any(|k| other.pose_at_frame(k) != forward[k as usize]));
         // Far into a long session too.
         assert_eq!(a.pose_at_frame(10_000_000), b.pose_at_frame(10_000_000));
+    }
+
+    #[test]
+    fn speech_eases_out_instead_of_snapping_away() {
+        let motion = idle(5);
+        let mut speech = MotionVector::NEUTRAL;
+        speech.set(Channel::JawOpen, 0.5);
+        speech.set(Channel::HeadYaw, 0.1);
+        speech.set(Channel::BrowInnerUp, 0.4);
+        let end = 100;
+        let mut track = vec![motion.overlay(end - 2, &speech), motion.overlay(end - 1, &speech)];
+        let mut k = end;
+        while let Some(pose) = motion.release(k, &speech, k - end) {
+            track.push(pose);
+            k += 1;
+        }
+        assert_eq!(k - end, (RELEASE_GESTURE_S * FPS as f64).round() as u64);
+        for _ in 0..3 {
+            track.push(motion.pose_at_frame(k));
+            k += 1;
+        }
+        // The mouth is shut within the mouth's release time, the head follows smoothly.
+        let mouth_frames = (RELEASE_MOUTH_S * FPS as f64).round() as usize;
+        assert_eq!(track[2 + mouth_frames - 1].get(Channel::JawOpen), 0.0);
+        for w in track.windows(3) {
+            let d2 = (w[2].get(Channel::HeadYaw) - 2.0 * w[1].get(Channel::HeadYaw)
+                + w[0].get(Channel::HeadYaw))
+            .abs();
+            assert!(d2 < 0.02, "head jerks by {d2} per frame²");
+        }
+        let last = track.last().unwrap();
+        assert_eq!(*last, motion.pose_at_frame(k - 1));
     }
 
     #[test]

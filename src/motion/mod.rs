@@ -4,13 +4,16 @@
 //! turns phoneme timings into coarticulated frames (the rule-based backend, and the teacher of
 //! the learned one); [`energy`] moves the mouth from audio alone when no timings exist; [`idle`]
 //! adds blinks, head drift and gaze on top of either. [`features`] computes the log-mel frames the
-//! learned audio-to-motion model hears, and [`dataset`] makes its training data.
+//! learned audio-to-motion model hears, and [`dataset`] makes its training data; [`model`] is that
+//! model, streamed (the default backend).
 
 mod coarticulation;
 pub mod dataset;
 pub mod energy;
+pub mod eval;
 pub mod features;
 pub mod idle;
+pub mod model;
 pub mod rules;
 pub mod spec;
 pub mod stage;

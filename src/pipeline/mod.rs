@@ -28,6 +28,8 @@ use crate::dialogue::tools::ToolRunner;
 use crate::dialogue::{Dialogue, DialogueError, Flow, ReplyText, ScriptedDialogue};
 use crate::encode::{Container, EncodeError, FileConfig, MediaFile};
 use crate::motion::FrameClock;
+use crate::motion::model::MotionWorker;
+use crate::motion::stage::MotionEngine;
 use crate::playout::{Playout, PlayoutMode, PlayoutSettings, StatusWatch, status_channel};
 use crate::render::{RenderError, Renderer};
 use crate::runtime::{
@@ -72,6 +74,8 @@ pub enum PipelineError {
     Encode(#[from] EncodeError),
     #[error(transparent)]
     Onnx(#[from] crate::onnx::OnnxError),
+    #[error(transparent)]
+    Motion(#[from] crate::motion::model::ModelError),
     #[error("could not start the session: {0}")]
     Start(String),
 }
@@ -270,12 +274,17 @@ impl Session {
             SessionInput::Conversation { .. } => (PlayoutMode::RealTime, speech_motion_backend(config)),
             SessionInput::Speech { .. } => (PlayoutMode::Offline, speech_motion_backend(config)),
             SessionInput::Animation { .. } => {
-                if config.motion.backend == MotionBackend::Rules {
-                    tracing::info!("audio without phoneme timings: using the `energy` motion backend");
-                }
-                (PlayoutMode::Offline, MotionBackend::Energy)
+                let backend = match config.motion.backend {
+                    MotionBackend::Rules => {
+                        tracing::info!("audio without phoneme timings: using the `energy` motion backend");
+                        MotionBackend::Energy
+                    }
+                    other => other,
+                };
+                (PlayoutMode::Offline, backend)
             }
         };
+        let motion_engine = build_motion(config, motion_backend)?;
         // Everything that can fail is built first; the session clock starts after, so report
         // times count from the moment the input starts playing.
         let needs_tts = !matches!(input, SessionInput::Animation { .. });
@@ -458,7 +467,7 @@ impl Session {
         builder.spawn(
             "motion",
             Placement::Task,
-            crate::motion::stage::run_stage(ctx, motion_backend, frame_clock, tts_rx, motion_tx),
+            crate::motion::stage::run_stage(ctx, motion_engine, frame_clock, tts_rx, motion_tx),
         );
         let settings = PlayoutSettings {
             sample_rate_hz: config.output.sample_rate_hz,
@@ -559,6 +568,36 @@ enum BuiltInput {
     Animation {
         samples: Vec<f32>,
     },
+}
+
+/// The motion backend: for the model, its shared worker (loading and checking the model now, so
+/// a missing or broken file fails the session before it starts).
+fn build_motion(config: &PipelineConfig, backend: MotionBackend) -> Result<MotionEngine, PipelineError> {
+    Ok(match backend {
+        MotionBackend::Rules => MotionEngine::Rules,
+        MotionBackend::Energy => MotionEngine::Energy,
+        MotionBackend::Model => {
+            let settings = &config.motion.model;
+            let path = match &settings.model {
+                Some(path) => path.clone(),
+                None => crate::motion::model::shipped_model()?,
+            };
+            let worker = MotionWorker::shared(
+                &path,
+                crate::onnx::SessionOptions {
+                    intra_threads: settings.threads,
+                    device: settings.device,
+                },
+            )?;
+            let frame_ns = 1_000_000_000 / u128::from(worker.meta().fps);
+            let chunk_frames = (settings.chunk.as_nanos() + frame_ns / 2) / frame_ns;
+            MotionEngine::Model {
+                worker,
+                seed: config.motion.seed,
+                chunk_frames: (chunk_frames as usize).max(1),
+            }
+        }
+    })
 }
 
 /// Backends of the listening half (and the dialogue that answers it).

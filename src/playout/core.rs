@@ -14,6 +14,11 @@
 //! [`PlayoutMode::Offline`]: for files — a chunk leaves only when everything it needs has
 //! arrived, and there is no idle time between utterances.
 //!
+//! Poses: every frame is the idle motion (blinks, head drift, gaze) overlaid on the speech pose
+//! while an utterance plays; when speech stops — its end, or an interrupt — what it added eases
+//! out ([`IdleMotion::release`]) rather than snapping away, so neither the mouth nor the head
+//! jumps.
+//!
 //! The core never reads a clock: time is the output sample position the caller says has come.
 
 use std::collections::VecDeque;
@@ -169,6 +174,10 @@ pub struct Playout {
     epoch_floor: Epoch,
     input_closed: bool,
     last_speech_pose: MotionVector,
+    /// The first frame without speech after speech was shown: from it the speech part of the
+    /// pose eases out ([`IdleMotion::release`]) instead of snapping to the idle pose.
+    speech_ended_at_frame: Option<u64>,
+    showing_speech: bool,
     outputs: VecDeque<PlayoutOutput>,
     stats: PlayoutStats,
 }
@@ -189,6 +198,8 @@ impl Playout {
             epoch_floor: Epoch(0),
             input_closed: false,
             last_speech_pose: MotionVector::NEUTRAL,
+            speech_ended_at_frame: None,
+            showing_speech: false,
             outputs: VecDeque::new(),
             stats: PlayoutStats::default(),
         }
@@ -467,9 +478,29 @@ impl Playout {
         let pose = match speech_pose {
             Some(pose) => {
                 self.last_speech_pose = pose;
+                self.showing_speech = true;
+                self.speech_ended_at_frame = None;
                 self.idle.overlay(frame_index, &pose)
             }
-            None => self.idle.pose_at_frame(frame_index),
+            None => {
+                if std::mem::take(&mut self.showing_speech) {
+                    self.speech_ended_at_frame = Some(frame_index);
+                }
+                let released = self.speech_ended_at_frame.and_then(|end| {
+                    self.idle.release(
+                        frame_index,
+                        &self.last_speech_pose,
+                        frame_index.saturating_sub(end),
+                    )
+                });
+                match released {
+                    Some(pose) => pose,
+                    None => {
+                        self.speech_ended_at_frame = None;
+                        self.idle.pose_at_frame(frame_index)
+                    }
+                }
+            }
         };
         FrameRequest {
             sample: frame_sample,

@@ -278,6 +278,8 @@ pub(super) struct ItemOutput {
     pub(super) mels: Vec<f32>,
     /// `motion_frames × 17`, row-major.
     pub(super) motion: Vec<f32>,
+    /// `motion_frames × 17`: the part of `motion` the idle overlay contributed.
+    pub(super) idle: Vec<f32>,
     /// The 16 kHz audio the features were computed from (for the listening WAVs).
     pub(super) audio: Vec<f32>,
 }
@@ -379,7 +381,8 @@ pub(super) fn render(
         out.push(ItemOutput {
             record,
             mels,
-            motion: motion.iter().flat_map(|v| v.0).collect(),
+            motion: motion.iter().flat_map(|(full, _)| full.0).collect(),
+            idle: motion.iter().flat_map(|(_, idle)| idle.0).collect(),
             audio,
         });
     }

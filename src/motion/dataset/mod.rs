@@ -62,7 +62,7 @@ use item::{ItemOutput, UtterancePlan};
 use output::Sink;
 
 /// Written into `meta.json`; bump when the format or the meaning of any field changes.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 /// Video frame rate of the motion targets.
 pub const FPS: u32 = 25;
 /// Feature hops per video frame: 40 ms / 10 ms.
@@ -189,6 +189,12 @@ impl DatasetSpec {
         }
         Ok(())
     }
+}
+
+/// Whether the default recipe reserves `text` for `holdout_sentence`, so that no training item of
+/// a dataset made with the default fractions ever speaks it.
+pub fn is_holdout_sentence(text: &str) -> bool {
+    item::in_holdout_bucket(text, DatasetSpec::default().holdout_sentence_fraction)
 }
 
 /// Reads a sentence file: one sentence per line; blank lines and lines starting with `#` are

@@ -27,6 +27,7 @@ use crate::motion::spec::{CHANNEL_COUNT, Channel};
 
 pub(super) const MELS_FILE: &str = "mels.npy";
 pub(super) const MOTION_FILE: &str = "motion.npy";
+pub(super) const IDLE_FILE: &str = "idle.npy";
 pub(super) const INDEX_FILE: &str = "index.json";
 pub(super) const META_FILE: &str = "meta.json";
 pub(super) const WAV_DIR: &str = "wav";
@@ -97,6 +98,7 @@ pub(super) struct Sink {
     dir: PathBuf,
     mels: NpyWriter,
     motion: NpyWriter,
+    idle: NpyWriter,
     index: BufWriter<File>,
     items: u64,
     audio_samples: u64,
@@ -122,9 +124,11 @@ impl Sink {
     pub(super) fn create(dir: &Path, spec: &DatasetSpec) -> Result<Self, DatasetError> {
         let mels_path = part(dir, MELS_FILE);
         let motion_path = part(dir, MOTION_FILE);
+        let idle_path = part(dir, IDLE_FILE);
         let index_path = part(dir, INDEX_FILE);
         let mels = NpyWriter::create(&mels_path, MEL_BINS).map_err(write_error(&mels_path))?;
         let motion = NpyWriter::create(&motion_path, CHANNEL_COUNT).map_err(write_error(&motion_path))?;
+        let idle = NpyWriter::create(&idle_path, CHANNEL_COUNT).map_err(write_error(&idle_path))?;
         let mut index = BufWriter::new(File::create(&index_path).map_err(write_error(&index_path))?);
         write!(
             index,
@@ -139,6 +143,7 @@ impl Sink {
             dir: dir.to_path_buf(),
             mels,
             motion,
+            idle,
             index,
             items: 0,
             audio_samples: 0,
@@ -188,6 +193,10 @@ impl Sink {
             self.motion
                 .write_rows(&item.motion)
                 .map_err(write_error(&motion_path))?;
+            let idle_path = part(&self.dir, IDLE_FILE);
+            self.idle
+                .write_rows(&item.idle)
+                .map_err(write_error(&idle_path))?;
             let line = serde_json::to_string(record).expect("an item record always serialises");
             let separator = if self.items == 0 { "\n" } else { ",\n" };
             let index_path = part(&self.dir, INDEX_FILE);
@@ -215,17 +224,20 @@ impl Sink {
         let mel_frames = self.mels.finish().map_err(write_error(&mels_path))?;
         let motion_path = part(&self.dir, MOTION_FILE);
         let video_frames = self.motion.finish().map_err(write_error(&motion_path))?;
+        let idle_path = part(&self.dir, IDLE_FILE);
+        let idle_frames = self.idle.finish().map_err(write_error(&idle_path))?;
+        debug_assert_eq!(idle_frames, video_frames);
 
         let mut hashes = BTreeMap::new();
-        for name in [MELS_FILE, MOTION_FILE, INDEX_FILE] {
+        for name in [MELS_FILE, MOTION_FILE, IDLE_FILE, INDEX_FILE] {
             let from = part(&self.dir, name);
             let to = self.dir.join(name);
             fs::rename(&from, &to).map_err(write_error(&to))?;
             hashes.insert(name, sha256_hex(&to).map_err(write_error(&to))?);
         }
         let manifest = format!(
-            "{MELS_FILE} {}\n{MOTION_FILE} {}\n{INDEX_FILE} {}\n",
-            hashes[MELS_FILE], hashes[MOTION_FILE], hashes[INDEX_FILE]
+            "{MELS_FILE} {}\n{MOTION_FILE} {}\n{IDLE_FILE} {}\n{INDEX_FILE} {}\n",
+            hashes[MELS_FILE], hashes[MOTION_FILE], hashes[IDLE_FILE], hashes[INDEX_FILE]
         );
         let training_data_hash = {
             use sha2::{Digest, Sha256};
@@ -305,6 +317,7 @@ impl Sink {
             "arrays": {
                 "mels": {"file": MELS_FILE, "dtype": "float32", "shape": [mel_frames, MEL_BINS], "sha256": hashes[MELS_FILE]},
                 "motion": {"file": MOTION_FILE, "dtype": "float32", "shape": [video_frames, CHANNEL_COUNT], "sha256": hashes[MOTION_FILE]},
+                "idle": {"file": IDLE_FILE, "dtype": "float32", "shape": [idle_frames, CHANNEL_COUNT], "sha256": hashes[IDLE_FILE]},
                 "index": {"file": INDEX_FILE, "sha256": hashes[INDEX_FILE]},
             },
             "training_data_hash": training_data_hash,

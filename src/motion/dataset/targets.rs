@@ -25,7 +25,7 @@
 use super::prosody;
 use super::rng::{Rng, Stream};
 use super::sentences::SentenceKind;
-use crate::motion::idle::IdleMotion;
+use crate::motion::idle::{IdleMotion, OVERLAY_CHANNELS};
 use crate::motion::rules::RulesMotion;
 use crate::motion::spec::{Channel, FrameClock, MotionVector};
 use crate::runtime::epoch::Epoch;
@@ -76,7 +76,9 @@ pub(super) struct Spoken<'a> {
 }
 
 /// Motion targets at `fps` for `spoken` played as if recorded at `source_rate_hz`: one vector
-/// per video frame, `FrameClock::new(source_rate_hz, fps).frames_covering(len)` of them.
+/// per video frame, `FrameClock::new(source_rate_hz, fps).frames_covering(len)` of them, and
+/// beside each the part of it that [`IdleMotion`] contributed (blinks, head drift and breathing,
+/// gaze; zero on the mouth and brows), so that a model can learn the speech-driven rest alone.
 /// `gestures` come from [`Gestures::plan`] with the same `seed`.
 pub(super) fn motion_targets(
     spoken: &Spoken<'_>,
@@ -84,7 +86,7 @@ pub(super) fn motion_targets(
     source_rate_hz: u32,
     fps: u32,
     seed: u64,
-) -> Vec<MotionVector> {
+) -> Vec<(MotionVector, MotionVector)> {
     let clock = FrameClock::new(source_rate_hz, fps);
     let total_samples = spoken.samples.len() as u64;
     let mut rules = RulesMotion::new(clock, Epoch(0));
@@ -111,9 +113,21 @@ pub(super) fn motion_targets(
             );
             v.set(Channel::HeadYaw, v.get(Channel::HeadYaw) + yaw as f32);
             v.set(Channel::HeadRoll, v.get(Channel::HeadRoll) + roll as f32);
-            v.clamped()
+            (
+                v.clamped(),
+                idle_part(&idle.pose_at_frame(k + idle_offset_frames)),
+            )
         })
         .collect()
+}
+
+/// The channels [`IdleMotion::overlay`] writes, from an idle pose; zero elsewhere.
+fn idle_part(idle: &MotionVector) -> MotionVector {
+    let mut part = MotionVector::NEUTRAL;
+    for channel in OVERLAY_CHANNELS {
+        part.set(channel, idle.get(channel));
+    }
+    part
 }
 
 /// A raise-hold-fall envelope in samples, smoothstep edges.
@@ -350,8 +364,23 @@ mod tests {
             motion_targets(&spoken, &Gestures::plan(&spoken, 7), RATE, 25, 7)
         );
         assert_eq!(a.len(), 50);
+        // The idle part is exactly what the overlay added: blinks whole, head and gaze by sum.
+        for (full, idle) in &a {
+            for channel in Channel::ALL {
+                if !OVERLAY_CHANNELS.contains(&channel) {
+                    assert_eq!(idle.get(channel), 0.0, "{}", channel.name());
+                }
+            }
+            for channel in [Channel::EyeBlinkLeft, Channel::EyeBlinkRight, Channel::EyeLookX] {
+                assert_eq!(full.get(channel), idle.get(channel), "{}", channel.name());
+            }
+        }
+        assert!(a.iter().any(|(_, idle)| idle.get(Channel::HeadYaw) != 0.0));
         // Played 10 % fast: 10 % fewer frames, closures still where the /b/ now falls.
-        let fast = motion_targets(&spoken, &gestures, 24_300, 25, 7);
+        let fast: Vec<MotionVector> = motion_targets(&spoken, &gestures, 24_300, 25, 7)
+            .into_iter()
+            .map(|(full, _)| full)
+            .collect();
         assert_eq!(
             fast.len() as u64,
             FrameClock::new(24_300, 25).frames_covering(samples.len() as u64)
@@ -380,7 +409,10 @@ mod tests {
         let mut distinct = std::collections::HashSet::new();
         for seed in 0..200 {
             let gestures = Gestures::plan(&spoken, seed);
-            let frames = motion_targets(&spoken, &gestures, RATE, 25, seed);
+            let frames: Vec<MotionVector> = motion_targets(&spoken, &gestures, RATE, 25, seed)
+                .into_iter()
+                .map(|(full, _)| full)
+                .collect();
             let brow: Vec<f32> = frames.iter().map(|v| v.get(Channel::BrowInnerUp)).collect();
             distinct.insert(brow.iter().map(|b| (b * 1000.0) as i32).collect::<Vec<_>>());
             if brow.iter().any(|b| *b > 0.1) {

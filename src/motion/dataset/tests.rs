@@ -119,6 +119,7 @@ fn same_seed_same_bytes_in_a_fresh_process() {
     for name in [
         output::MELS_FILE,
         output::MOTION_FILE,
+        output::IDLE_FILE,
         output::INDEX_FILE,
         output::META_FILE,
     ] {

@@ -313,3 +313,46 @@ fn the_status_says_what_is_playing_and_how_far() {
     playout.step(20 * CHUNK);
     assert_eq!(playout.status().speaking, None, "finished");
 }
+
+#[test]
+fn when_speech_stops_the_mouth_and_head_ease_out_instead_of_jumping() {
+    let mut playout = Playout::new(settings(PlayoutMode::RealTime));
+    // An utterance ending with the jaw open at 0.4 and the head turned by a speech gesture.
+    let mut items = utterance(0, 10 * FRAME);
+    for item in &mut items {
+        if let SpeechPayload::Motion(frame) = &mut item.payload {
+            frame.vector.set(Channel::JawOpen, 0.4);
+            frame.vector.set(Channel::HeadYaw, 0.15);
+        }
+    }
+    for item in items {
+        playout.push(item);
+    }
+    playout.step(40 * FRAME);
+    let frames = video(&drain(&mut playout));
+    let last_speech = frames
+        .iter()
+        .rposition(|f| f.epoch.is_some())
+        .expect("speech was shown");
+    let after = &frames[last_speech + 1..];
+    assert!(after.len() > 20, "{} idle frames after speech", after.len());
+    let idle = IdleMotion::new(FrameClock::new(RATE, 25), 1);
+    // The first frame after speech still carries most of it; it is gone after the release.
+    let yaw_added = |f: &FrameRequest| {
+        f.pose.get(Channel::HeadYaw) - idle.pose_at_frame(f.frame_index).get(Channel::HeadYaw)
+    };
+    assert!(yaw_added(&after[0]) > 0.1, "{}", yaw_added(&after[0]));
+    assert!(after[0].pose.get(Channel::JawOpen) > 0.1);
+    assert_eq!(
+        after[3].pose.get(Channel::JawOpen),
+        0.0,
+        "the mouth closes within 120 ms"
+    );
+    assert_eq!(after[15].pose, idle.pose_at_frame(after[15].frame_index));
+    // No jump anywhere across the end of speech.
+    for w in frames[last_speech.saturating_sub(2)..].windows(3) {
+        let d2 = w[2].pose.get(Channel::HeadYaw) - 2.0 * w[1].pose.get(Channel::HeadYaw)
+            + w[0].pose.get(Channel::HeadYaw);
+        assert!(d2.abs() < 0.01, "head yaw jerks by {d2}");
+    }
+}
