@@ -42,7 +42,7 @@ use crate::onnx::OnnxError;
 
 pub use meta::ModelMeta;
 pub use net::{ChunkRequest, MotionNet, check_files};
-pub use stream::ModelMotion;
+pub use stream::{ModelMotion, OVERLAP_FRAMES};
 pub use worker::MotionWorker;
 
 /// The shipped model, relative to the repository root.

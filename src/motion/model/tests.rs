@@ -115,9 +115,9 @@ fn chunked_output_matches_the_whole_utterance_away_from_the_first_chunk() {
     let whole = stream(&mut net, audio, clock, 9, usize::MAX, 441);
     let chunked = stream(&mut net, audio, clock, 9, 5, 441);
     assert_eq!(whole.len(), chunked.len());
-    // The last frame of a chunk has no generated neighbour after it (the whole-utterance run
-    // does), so the largest gaps sit there: the tolerance is on the mean and the 90th
-    // percentile, and a bound on any one frame.
+    // The network saw every frame with its neighbours in both runs (chunks overlap by
+    // OVERLAP_FRAMES), but with other noise around it and another context: the tolerance is on
+    // the mean and the 90th percentile, with a looser bound on any one frame.
     let mut gaps: Vec<f32> = whole
         .iter()
         .zip(&chunked)
@@ -130,18 +130,17 @@ fn chunked_output_matches_the_whole_utterance_away_from_the_first_chunk() {
     let worst = gaps[gaps.len() - 1];
     eprintln!("mouth gaps: mean {mean}, p90 {p90}, worst {worst}");
     assert!(mean < 0.03, "mean mouth difference {mean}");
-    assert!(p90 < 0.1, "90th percentile mouth difference {p90}");
-    assert!(worst < 0.5, "largest mouth difference {worst}");
+    assert!(p90 < 0.08, "90th percentile mouth difference {p90}");
+    assert!(worst < 0.4, "largest mouth difference {worst}");
     // No seams: the track moves no more across chunk boundaries than inside chunks.
     let step = |k: usize| mouth_gap(&chunked[k].vector, &chunked[k - 1].vector);
     let across: Vec<f32> = (5..chunked.len()).step_by(5).map(step).collect();
     let inside: Vec<f32> = (1..chunked.len()).filter(|k| k % 5 != 0).map(step).collect();
     let mean_of = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    // Known: the shipped model moves about 1.75× as far across a boundary as inside a chunk
-    // (its last frame has no generated neighbour after it); the bound keeps it from growing.
-    // The cure (training on random chunk lengths, or a one-frame overlap) is future work.
+    // Without the overlap frame the track moved ~1.75× as far across a boundary as inside a
+    // chunk; with it, ~1.2×.
     assert!(
-        mean_of(&across) < 2.0 * mean_of(&inside) + 0.01,
+        mean_of(&across) < 1.5 * mean_of(&inside) + 0.01,
         "steps across chunk boundaries {} vs inside {}",
         mean_of(&across),
         mean_of(&inside)
@@ -199,10 +198,11 @@ fn latency_is_a_chunk_plus_the_lookahead_plus_framing() {
         meta.parameters
     );
     let at_16k = ModelMotion::new(meta, FrameClock::new(16_000, 25), Epoch(0), 0, 5).unwrap();
-    // 200 ms chunk + 80 ms lookahead + one 10 ms hop; no resampling at 16 kHz.
-    assert_eq!(at_16k.latency_ns(), 290_000_000);
+    // 200 ms chunk + one 40 ms overlap frame + 80 ms lookahead + one 10 ms hop; no resampling
+    // at 16 kHz.
+    assert_eq!(at_16k.latency_ns(), 330_000_000);
     let at_48k = ModelMotion::new(meta, FrameClock::new(48_000, 25), Epoch(0), 0, 5).unwrap();
-    assert!(at_48k.latency_ns() > 290_000_000 && at_48k.latency_ns() < 320_000_000);
+    assert!(at_48k.latency_ns() > 330_000_000 && at_48k.latency_ns() < 360_000_000);
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn the_worker_batches_sessions_and_answers_each_with_its_own_poses() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for (got, want) in answers.iter().zip(&alone) {
-        assert_eq!(got.len(), 5 * CHANNEL_COUNT);
+        assert_eq!(got.len(), (5 + OVERLAP_FRAMES) * CHANNEL_COUNT);
         let diff = got
             .iter()
             .zip(want)
