@@ -89,6 +89,17 @@ fn a_click_a_cough_and_mhm_do_not_interrupt() {
             summary(&events)
         );
     }
+    // Nor does a cough with an "mhm" 0.6 s after it: one candidate, but the noise before the
+    // voiced sound does not count towards holding the floor.
+    let mut cough_then_mhm = cough(400);
+    cough_then_mhm.extend(silence(600));
+    cough_then_mhm.extend(speak_at("mhm", "en-us", 170));
+    let events = over_the_avatar(cough_then_mhm);
+    assert!(
+        decisions(&events).iter().all(|(_, _, confirmed, _)| !confirmed),
+        "a cough then mhm interrupted: {:?}",
+        summary(&events)
+    );
     // The cough is told apart as noise, "mhm" as too short to take the floor.
     let cough_events = over_the_avatar(cough(900));
     assert!(

@@ -14,8 +14,8 @@
 //! - **Start.** Voiced audio of at least `min_speech` opens a turn. When the avatar is idle the
 //!   turn starts at once. When it is busy the turn is only a candidate: its audio flows to STT,
 //!   but nothing is interrupted until it is confirmed. While the avatar *speaks*, that takes the
-//!   user speaking for `barge_in.min_speech` (onset to the latest speech, with some of it
-//!   voiced: noise does not count), or `barge_in.min_words` words that are not backchannels.
+//!   user speaking for `barge_in.min_speech` (from the first voiced sound to the latest speech,
+//!   with some of it voiced: noise, or a cough before a word, does not count), or `barge_in.min_words` words that are not backchannels.
 //!   While it is only *about to answer* (the previous turn ended, the reply has not started),
 //!   voiced speech that is not a backchannel confirms at once — the user is going on with what
 //!   they said — but a cough still does not cancel the coming reply. A candidate that stops
@@ -247,6 +247,9 @@ struct Turn {
     speech_start_sample: u64,
     /// `Some` while this is an unconfirmed barge-in candidate: its voiced (periodic) samples.
     candidate_voiced_samples: Option<u64>,
+    /// Where the candidate's first voiced (periodic) sound began: the span that must reach
+    /// `barge_in.min_speech` counts from here, so a cough before a word adds nothing to it.
+    voiced_from_sample: Option<u64>,
     last_speech_end: u64,
     silence_samples: u64,
     heard: Option<Heard>,
@@ -399,6 +402,7 @@ impl Endpointer {
                     Some(voiced) => {
                         if periodic {
                             *voiced += len;
+                            turn.voiced_from_sample.get_or_insert(now - len);
                         }
                         true
                     }
@@ -555,6 +559,10 @@ impl Endpointer {
             utterance,
             speech_start_sample,
             candidate_voiced_samples: candidate,
+            // An onset with voiced sound in it counts from its start.
+            voiced_from_sample: candidate
+                .filter(|&voiced| voiced > 0)
+                .map(|_| speech_start_sample),
             last_speech_end: now,
             silence_samples: 0,
             heard: None,
@@ -581,7 +589,11 @@ impl Endpointer {
             .heard
             .as_ref()
             .is_some_and(|h| h.words > 0 && h.content_words == 0);
-        let span = turn.last_speech_end - turn.speech_start_sample;
+        // Onset of voiced sound to the latest speech: noise before it (a cough, a knock) does
+        // not count towards holding the floor.
+        let span = turn
+            .voiced_from_sample
+            .map_or(0, |from| turn.last_speech_end.saturating_sub(from));
         let sounds_voiced = voiced >= to_samples(MIN_VOICED);
         // Over speech the user must hold the floor for a while; before the reply starts,
         // voiced speech is enough.
