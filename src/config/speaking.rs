@@ -67,13 +67,18 @@ pub enum DialogueBackend {
 pub struct ChatConfig {
     pub base_url: String,
     pub model: String,
+    /// Never printed (`Secret`'s `Debug` hides it).
     pub api_key: Option<Secret>,
+    /// The system prompt; the persona follows it.
     pub system_prompt: String,
     pub persona: Option<String>,
     pub temperature: Option<f32>,
     pub max_tokens: Option<u32>,
+    /// Longest wait for the response to start and between two stream chunks.
     pub timeout: Duration,
+    /// Offer the runtime tools to the model.
     pub tools: bool,
+    /// Said to every turn after a hand-over to a human.
     pub handover_line: String,
 }
 

@@ -7,6 +7,7 @@
 //! in a summary, or `None`, and the flow re-asks. Rules are deliberately plain and English-only;
 //! nothing guesses beyond what was said.
 
+use crate::tts::normalize::{MONTHS, days_in_month, ordinal};
 use serde_json::{Value, json};
 
 /// What a step expects.
@@ -395,42 +396,12 @@ fn number_words(words: &[String]) -> Option<(f64, usize)> {
     }
 }
 
-pub const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
 /// A month by name or by its first three (or more) letters.
 fn month_value(word: &str) -> Option<u32> {
     MONTHS
         .iter()
         .position(|m| word.len() >= 3 && m.to_ascii_lowercase().starts_with(word))
         .map(|p| p as u32 + 1)
-}
-
-fn ordinal(day: u32) -> String {
-    let suffix = match (day % 10, day % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{day}{suffix}")
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    crate::tts::normalize::days_in_month(year, month)
 }
 
 fn valid_date(y: i64, m: u32, d: u32) -> Option<(i32, u32, u32)> {

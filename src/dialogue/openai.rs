@@ -49,25 +49,9 @@ const MAX_TOOL_CALLS: usize = 8;
 /// Argument bytes gathered per tool call.
 const MAX_TOOL_ARGUMENT_BYTES: usize = 8_192;
 
-/// What the pipeline file says about the chat backend.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChatSettings {
-    pub base_url: String,
-    pub model: String,
-    /// Never printed (`Secret`'s `Debug` hides it).
-    pub api_key: Option<Secret>,
-    /// The system prompt; the persona follows it.
-    pub system_prompt: String,
-    pub persona: Option<String>,
-    pub temperature: Option<f32>,
-    pub max_tokens: Option<u32>,
-    /// Longest wait for the response to start and between two stream chunks.
-    pub timeout: Duration,
-    /// Offer the runtime tools to the model.
-    pub tools: bool,
-    /// Said to every turn after a hand-over to a human.
-    pub handover_line: String,
-}
+/// What the pipeline file says about the chat backend (`[stages.dialogue]` with
+/// `backend = "openai"`).
+pub use crate::config::ChatConfig as ChatSettings;
 
 /// The backend.
 pub struct ChatDialogue {

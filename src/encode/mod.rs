@@ -210,3 +210,20 @@ pub enum EncodeError {
     #[error("the {codec} encoder failed: {reason}")]
     Encode { codec: &'static str, reason: String },
 }
+
+/// A frame an encoder of `width`×`height` can take: that size, RGBA, nothing more or less.
+fn check_frame_size(frame: &crate::render::VideoFrame, width: u32, height: u32) -> Result<(), EncodeError> {
+    let expected_bytes = width as usize * height as usize * 4;
+    if frame.width != width || frame.height != height || frame.rgba.len() != expected_bytes {
+        return Err(EncodeError::FrameSize {
+            sample: frame.sample,
+            width,
+            height,
+            expected_bytes,
+            got_width: frame.width,
+            got_height: frame.height,
+            got_bytes: frame.rgba.len(),
+        });
+    }
+    Ok(())
+}

@@ -24,7 +24,7 @@ use tracing::info;
 
 use super::h264::H264Encoder;
 use super::opus::{OPUS_RATE_HZ, OpusPacket, OpusPacketizer, PACKET_SAMPLES};
-use super::{EncodeError, i420_len, rgba_to_i420};
+use super::{EncodeError, check_frame_size, i420_len, rgba_to_i420};
 use crate::render::VideoFrame;
 
 const VIDEO_TRACK_ID: u32 = 1;
@@ -157,18 +157,7 @@ impl Mp4Writer {
     /// that does not is dropped and counted.
     pub fn push_video(&mut self, frame: &VideoFrame) -> Result<(), EncodeError> {
         let (width, height) = (self.config.width, self.config.height);
-        let expected_bytes = width as usize * height as usize * 4;
-        if frame.width != width || frame.height != height || frame.rgba.len() != expected_bytes {
-            return Err(EncodeError::FrameSize {
-                sample: frame.sample,
-                width,
-                height,
-                expected_bytes,
-                got_width: frame.width,
-                got_height: frame.height,
-                got_bytes: frame.rgba.len(),
-            });
-        }
+        check_frame_size(frame, width, height)?;
         if self.last_video_sample.is_some_and(|last| frame.sample <= last) {
             self.dropped_video_frames += 1;
             return Ok(());

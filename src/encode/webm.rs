@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use super::mkv::{AUDIO_TRACK, Block, MkvMuxer, TrackSpec, VIDEO_TRACK};
 use super::opus::{OPUS_RATE_HZ, OpusPacket, OpusPacketizer, SEEK_PRE_ROLL_NS, samples_to_ns};
 use super::vp8::{Vp8Config, Vp8Encoder, Vp8Packet};
-use super::{EncodeError, i420_len, rgba_to_i420};
+use super::{EncodeError, check_frame_size, i420_len, rgba_to_i420};
 use crate::render::VideoFrame;
 
 /// How far one track's queued packets may span before they are written without waiting for the
@@ -167,18 +167,7 @@ impl WebmWriter {
     /// counted. A frame of the wrong size is an error.
     pub fn push_video(&mut self, frame: &VideoFrame) -> Result<(), EncodeError> {
         let (width, height) = (self.config.width, self.config.height);
-        let expected_bytes = width as usize * height as usize * 4;
-        if frame.width != width || frame.height != height || frame.rgba.len() != expected_bytes {
-            return Err(EncodeError::FrameSize {
-                sample: frame.sample,
-                width,
-                height,
-                expected_bytes,
-                got_width: frame.width,
-                got_height: frame.height,
-                got_bytes: frame.rgba.len(),
-            });
-        }
+        check_frame_size(frame, width, height)?;
         if let Some(last) = self.last_video_sample
             && frame.sample <= last
         {

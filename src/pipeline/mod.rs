@@ -21,7 +21,7 @@ use crate::config::{
     DialogueBackend, MotionBackend, PipelineConfig, RenderBackend, SttBackend, TtsBackend, TurnBackend,
     VadBackend,
 };
-use crate::dialogue::openai::{ChatDialogue, ChatSettings};
+use crate::dialogue::openai::ChatDialogue;
 use crate::dialogue::stage::{Hearing, StageSettings};
 use crate::dialogue::store::AnswerStore;
 use crate::dialogue::tools::ToolRunner;
@@ -644,21 +644,9 @@ fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> 
             let label = flow.name.clone();
             (Box::new(ScriptedDialogue::new(flow)), label)
         }
-        Some(DialogueBackend::OpenAi(chat)) => (
-            Box::new(ChatDialogue::new(ChatSettings {
-                base_url: chat.base_url.clone(),
-                model: chat.model.clone(),
-                api_key: chat.api_key.clone(),
-                system_prompt: chat.system_prompt.clone(),
-                persona: chat.persona.clone(),
-                temperature: chat.temperature,
-                max_tokens: chat.max_tokens,
-                timeout: chat.timeout,
-                tools: chat.tools,
-                handover_line: chat.handover_line.clone(),
-            })?),
-            "chat".to_string(),
-        ),
+        Some(DialogueBackend::OpenAi(chat)) => {
+            (Box::new(ChatDialogue::new(chat.clone())?), "chat".to_string())
+        }
         None => {
             return Err(PipelineError::MissingStage {
                 origin: config.origin(),

@@ -82,6 +82,39 @@ pub fn words(text: &str) -> Vec<Range<usize>> {
     out
 }
 
+/// A phonemised clause split into words (separated by spaces) of phonemes (separated by
+/// `separator`), as espeak-ng's mnemonic output writes them.
+pub fn phoneme_words(phonemes: &str, separator: char) -> Vec<Vec<PhonemeSymbol>> {
+    phonemes
+        .split(' ')
+        .map(|w| {
+            w.split(separator)
+                .filter(|p| !p.is_empty())
+                .map(PhonemeSymbol::new)
+                .collect()
+        })
+        .collect()
+}
+
+/// The words of one clause of `text` (`clause`, a byte range of it) paired with the clause's
+/// phoneme words, the last word carrying the pause its `terminator` asks for.
+pub fn clause_estimates(
+    text: &str,
+    clause: Range<usize>,
+    terminator: Option<char>,
+    phoneme_words: &[Vec<PhonemeSymbol>],
+) -> Vec<WordEstimate> {
+    let text_words: Vec<_> = words(&text[clause.clone()])
+        .into_iter()
+        .map(|w| w.start + clause.start..w.end + clause.start)
+        .collect();
+    let mut estimates = pair_words(&text_words, phoneme_words);
+    if let Some(last) = estimates.last_mut() {
+        last.pause_after = pause_weight(terminator);
+    }
+    estimates
+}
+
 /// Pairs the text words of a clause with the phoneme words espeak produced for it. When the
 /// counts agree (the usual case) they pair one to one; when espeak split or merged words
 /// (numbers, abbreviations), every text word gets a share of all the clause's phonemes in

@@ -461,7 +461,7 @@ fn money_with_magnitude(word: &str, next: &str) -> Option<String> {
     .then(|| format!("{} {magnitude} {plural}{trail}", amount.replace(',', "")))
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -476,7 +476,8 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
-fn ordinal(day: u32) -> String {
+/// `1st`, `2nd`, `11th`, `23rd`: a day of the month as it is written and read.
+pub(crate) fn ordinal(day: u32) -> String {
     let suffix = match (day % 10, day % 100) {
         (_, 11..=13) => "th",
         (1, _) => "st",

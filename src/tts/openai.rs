@@ -22,8 +22,8 @@ use async_openai::types::audio::{CreateSpeechRequest, SpeechModel, SpeechRespons
 use futures_util::StreamExt as _;
 
 use super::espeak::{Espeak, PhonemeNotation, VoiceSettings};
-use super::estimate::{pair_words, pause_weight, place, words};
-use super::{Flow, PhonemeSymbol, SpeechSynth, SynthChunk, SynthSummary, TtsError};
+use super::estimate::{clause_estimates, phoneme_words, place};
+use super::{Flow, SpeechSynth, SynthChunk, SynthSummary, TtsError};
 use crate::config::Secret;
 
 /// The rate of OpenAI's `pcm` response format.
@@ -183,25 +183,13 @@ impl OpenAiSpeech {
         )?;
         let mut estimates = Vec::new();
         for clause in clauses {
-            let phoneme_words: Vec<Vec<PhonemeSymbol>> = clause
-                .phonemes
-                .split(' ')
-                .map(|w| {
-                    w.split('|')
-                        .filter(|p| !p.is_empty())
-                        .map(PhonemeSymbol::new)
-                        .collect()
-                })
-                .collect();
-            let text_words: Vec<_> = words(&text[clause.text.clone()])
-                .into_iter()
-                .map(|w| w.start + clause.text.start..w.end + clause.text.start)
-                .collect();
-            let mut clause_words = pair_words(&text_words, &phoneme_words);
-            if let Some(last) = clause_words.last_mut() {
-                last.pause_after = pause_weight(clause.terminator);
-            }
-            estimates.extend(clause_words);
+            let phoneme_words = phoneme_words(&clause.phonemes, '|');
+            estimates.extend(clause_estimates(
+                text,
+                clause.text,
+                clause.terminator,
+                &phoneme_words,
+            ));
         }
         Ok(place(&estimates, 0, total_samples))
     }

@@ -22,7 +22,7 @@ use ort::value::Tensor;
 use serde::Deserialize;
 
 use super::espeak::{Espeak, PhonemeNotation, VoiceSettings};
-use super::estimate::{WordEstimate, pair_words, pause_weight, place, words};
+use super::estimate::{WordEstimate, clause_estimates, phoneme_words, place};
 use super::{Flow, PhonemeSymbol, SpeechSynth, SynthChunk, SynthSummary, TtsError};
 use crate::onnx::{SessionOptions, expect_signature, open_session};
 
@@ -313,27 +313,14 @@ impl PiperVoice {
             let mnemonic_words: Vec<Vec<PhonemeSymbol>> = mnemonic
                 .get(index)
                 .filter(|m| m.text == clause.text)
-                .map(|m| {
-                    m.phonemes
-                        .split(' ')
-                        .map(|w| {
-                            w.split('|')
-                                .filter(|p| !p.is_empty())
-                                .map(PhonemeSymbol::new)
-                                .collect()
-                        })
-                        .collect()
-                })
+                .map(|m| phoneme_words(&m.phonemes, '|'))
                 .unwrap_or_default();
-            let text_words: Vec<_> = words(&text[clause.text.clone()])
-                .into_iter()
-                .map(|w| w.start + clause.text.start..w.end + clause.text.start)
-                .collect();
-            let mut clause_words = pair_words(&text_words, &mnemonic_words);
-            if let Some(last) = clause_words.last_mut() {
-                last.pause_after = pause_weight(clause.terminator);
-            }
-            estimates.extend(clause_words);
+            estimates.extend(clause_estimates(
+                text,
+                clause.text.clone(),
+                clause.terminator,
+                &mnemonic_words,
+            ));
             let sentence_ends = matches!(clause.terminator, Some('.' | '?' | '!'));
             if sentence_ends || index + 1 == ipa.len() {
                 let (ids, missing) = self.config.ids(&phonemes);
