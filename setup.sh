@@ -3,7 +3,9 @@
 #   1. the Debian packages the build and the tests need (skipped when all are installed),
 #   2. ONNX Runtime's shared library, vendored into vendor/onnxruntime/ from the PyPI wheel,
 #   3. a dev build (`cargo build --locked`; the test run reuses it),
-#   4. the offline whisper test model (`persona models synth` -> models/tiny-random-whisper.bin).
+#   4. the offline whisper test model (`persona models synth` -> models/tiny-random-whisper.bin),
+#   5. the browser test's npm package (playwright-core, in tests/browser/node_modules; it drives
+#      Debian's chromium and downloads no browser).
 # Safe to re-run: what is already there is kept, and a re-run needs no network.
 # Runs as root, or as a user with sudo (only apt needs it). Honours CARGO_TARGET_DIR.
 set -euo pipefail
@@ -28,6 +30,8 @@ PACKAGES=(
     nasm             # openh264's assembly (H.264 for MP4 output); without it a slower C build
     libvulkan1       # the Vulkan loader wgpu opens at run time (GPU renderer)
     mesa-vulkan-drivers # lavapipe, a software Vulkan: the GPU renderer's tests run on it in CI
+    chromium         # the browser end-to-end test (scripts/browser_e2e.sh) runs the widget in it
+    nodejs           # runs that test (tests/browser/e2e.mjs, with playwright-core)
 )
 
 # ONNX Runtime for the `ort` crate (load-dynamic, API 31). The library inside the wheel is the
@@ -55,6 +59,9 @@ esac
 
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 SYNTH_MODEL=models/tiny-random-whisper.bin
+BROWSER_TEST_DIR=tests/browser
+# playwright-core 1.61 is the newest that still runs on Node 18 (Debian 12's nodejs).
+NODE_MIN_MAJOR=18
 
 step_started=0
 step_times=()
@@ -97,6 +104,11 @@ wanted=("${PACKAGES[@]}")
 # pip fetches ONNX Runtime; any working `python3 -m pip` will do (a pyenv one, say).
 if ! python3 -m pip --version >/dev/null 2>&1; then
     wanted+=(python3-pip)
+fi
+# npm installs the browser test's playwright-core. NodeSource's nodejs bundles npm and conflicts
+# with Debian's npm package, so npm is only asked for when there is none.
+if ! command -v npm >/dev/null; then
+    wanted+=(npm)
 fi
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -185,6 +197,30 @@ else
 fi
 step_done "whisper model"
 
+# --- 5. Browser test dependencies ------------------------------------------------------------
+step "Browser test dependencies (npm ci in ${BROWSER_TEST_DIR}/)"
+command -v node >/dev/null || die "node not found on PATH, though step 1 installs nodejs."
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= NODE_MIN_MAJOR)) || die "node $(node --version) is too old for the browser test (playwright-core)." \
+    "Install Node.js ${NODE_MIN_MAJOR} or newer (Debian 12's nodejs is 18), then re-run ./setup.sh."
+command -v npm >/dev/null || die "npm not found on PATH, though step 1 installs it when missing."
+# npm ci replaces node_modules from package-lock.json; a stamp of the lock file's hash, written
+# after a successful install, lets a re-run skip it (and the network).
+lock="${BROWSER_TEST_DIR}/package-lock.json"
+stamp="${BROWSER_TEST_DIR}/node_modules/.persona-lock.sha256"
+if [[ -f "$stamp" && -f "${BROWSER_TEST_DIR}/node_modules/playwright-core/package.json" &&
+    "$(cat "$stamp")" == "$(file_sha256 "$lock")" ]]; then
+    info "${BROWSER_TEST_DIR}/node_modules matches ${lock}; skipping npm ci"
+else
+    info "+ (cd ${BROWSER_TEST_DIR} && npm ci --no-audit --no-fund)"
+    (cd "$BROWSER_TEST_DIR" && npm ci --no-audit --no-fund) ||
+        die "npm ci failed in ${BROWSER_TEST_DIR} (npm's message is above)." \
+            "Check the network or the npm registry settings (npm config get registry), then re-run ./setup.sh."
+    file_sha256 "$lock" >"$stamp"
+fi
+info "playwright-core $(node -p "require('./${BROWSER_TEST_DIR}/node_modules/playwright-core/package.json').version"), node $(node --version), $(chromium --version 2>/dev/null | head -n 1)"
+step_done "browser test deps"
+
 # --- Summary ----------------------------------------------------------------------------------
 printf '\n==> persona is set up\n'
 for t in "${step_times[@]}"; do
@@ -192,4 +228,5 @@ for t in "${step_times[@]}"; do
 done
 info "ONNX Runtime: ${ORT_DIR}/libonnxruntime.so (set ORT_DYLIB_PATH to use another copy)"
 info "binary:       ${TARGET_DIR}/debug/persona"
+info "browser test: scripts/browser_e2e.sh (Chromium, node and ${BROWSER_TEST_DIR}/node_modules)"
 printf '\nNext: ./scripts/test.sh   (or: cargo run -- doctor, to check this machine)\n'

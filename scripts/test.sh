@@ -45,6 +45,11 @@ run lints "Fix the warnings above (clippy explains each, with a link); CI denies
     cargo clippy --locked --all-targets -- -D warnings
 run tests "The failing tests and their output are listed above; rerun one with \`cargo test NAME\`." \
     cargo test --locked
+# The web agent in a real browser: headless Chromium runs the widget against `persona serve` (the
+# debug binary the tests above built). Artefacts (screenshots, server log, what was observed):
+# ${CARGO_TARGET_DIR:-target}/e2e/.
+run browser "See ${CARGO_TARGET_DIR:-target}/e2e/ (e2e.json, screenshot.png, server.log); rerun with scripts/browser_e2e.sh." \
+    scripts/browser_e2e.sh
 
 printf '\n==> all checks passed\n'
 for t in "${step_times[@]}"; do

@@ -44,7 +44,15 @@ fn start(transcriber: Box<dyn Transcriber>, partial_interval_ms: u64, turn_edge_
     let stage = spawn_stage(
         "stt",
         Placement::Task,
-        run_stage(ctx, transcriber, settings, turn_rx, transcript_tx, Some(heard_tx)),
+        run_stage(
+            ctx,
+            Some(transcriber),
+            settings,
+            turn_rx,
+            transcript_tx,
+            Some(heard_tx),
+            persona::pipeline::events::EventBus::default(),
+        ),
     );
     Harness {
         interrupter,

@@ -7,6 +7,7 @@ mod eval;
 mod flow;
 mod models;
 mod profile;
+mod serve;
 mod speak;
 
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Run a recorded conversation through a pipeline and report where every millisecond goes.
     Profile(profile::ProfileArgs),
+    /// Serve the avatar to browsers: WebRTC sessions, the embeddable widget and a demo page.
+    Serve(serve::ServeArgs),
     /// Make the avatar say a sentence and write the video.
     Say(speak::SayArgs),
     /// Lip-sync the avatar to an audio file and write the video.
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Profile(args) => run_async(profile::run(args)),
+        Command::Serve(args) => run_async(serve::run(args)),
         Command::Say(args) => run_async(speak::say(args)),
         Command::Render(args) => run_async(speak::render(args)),
         Command::Doctor(args) => doctor(args),

@@ -11,6 +11,7 @@
 //! the plain structs defined here.
 
 mod reader;
+mod serve;
 mod speaking;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use reader::Section;
+pub use serve::ServeConfig;
 
 pub use speaking::{
     ChatConfig, DEFAULT_FALLBACK, DEFAULT_HANDOVER_LINE, DEFAULT_SYSTEM_PROMPT, DialogueBackend,
@@ -241,6 +243,8 @@ pub struct PipelineConfig {
     pub sink: BudgetOnly,
     /// Capacity overrides by edge name.
     pub edge_capacities: BTreeMap<String, usize>,
+    /// `[serve]`: the web agent's limits and network settings.
+    pub serve: ServeConfig,
 }
 
 /// Edge names a pipeline file may size in `[edges]`. Kept in step with `pipeline::edges`.
@@ -602,6 +606,10 @@ impl PipelineConfig {
             edge_capacities.insert(name, capacity as usize);
         }
 
+        let mut s = root.section("serve")?;
+        let serve = serve::serve(&mut s)?;
+        s.finish()?;
+
         root.finish()?;
         Ok(PipelineConfig {
             file: None,
@@ -620,6 +628,7 @@ impl PipelineConfig {
             render,
             sink,
             edge_capacities,
+            serve,
         })
     }
 

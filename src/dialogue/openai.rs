@@ -296,8 +296,8 @@ impl Dialogue for ChatDialogue {
             left = 0;
             tracing::debug!(
                 turn = heard.epoch.0,
-                heard = %kept,
-                dropped = %text[cut..].trim(),
+                heard = %crate::redact::text(&kept),
+                dropped = %crate::redact::text(text[cut..].trim()),
                 "history keeps only what was heard"
             );
             if kept.is_empty() {

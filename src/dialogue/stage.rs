@@ -15,6 +15,7 @@
 //! reply goes on. A failed backend ends its reply with the fallback line. Runs on its own thread
 //! (`Placement::Thread`): saving an answer syncs a file.
 
+use crate::pipeline::events::{AgentState, EventBus, SessionEvent};
 use crate::playout::{PlayoutStatus, StatusWatch};
 use crate::runtime::{Epoch, EpochWatch, Event, Receiver, Sender, StageCtx, StageError, TurnMark};
 use crate::stt::Transcript;
@@ -46,12 +47,14 @@ impl Default for StageSettings {
     }
 }
 
-/// Where the stage learns what was heard.
+/// Where the stage learns what was heard (and tells the user interface what it is doing).
 pub struct Hearing {
     /// What the output is playing (the playout publishes it every chunk).
     pub playout: StatusWatch,
     /// Which reply text the TTS turned into audio, and where each word ends.
     pub spoken: SpokenWatch,
+    /// Where "thinking" and the reply text are published.
+    pub events: EventBus,
 }
 
 /// The reply being generated.
@@ -118,6 +121,7 @@ pub async fn run_stage(
     let Hearing {
         playout: mut status,
         spoken,
+        events,
     } = hearing;
     // A second view of the epoch, so a piece waiting on a full edge can be abandoned.
     let mut stale_watch = ctx.epochs.clone();
@@ -190,6 +194,7 @@ pub async fn run_stage(
                     continue;
                 }
                 ctx.metrics.mark(epoch, TurnMark::ReplyStarted);
+                events.state(epoch, AgentState::Thinking);
                 let stream = dialogue.respond(&transcript.text);
                 playback.track(epoch);
                 turn = Some(Turn {
@@ -251,8 +256,12 @@ pub async fn run_stage(
                 let outcome = std::mem::take(&mut current.segment);
                 let failed = outcome.failed;
                 if !outcome.text.trim().is_empty() {
-                    ctx.metrics
-                        .mark(current.epoch, TurnMark::Reply(outcome.text.trim().to_string()));
+                    let text = outcome.text.trim().to_string();
+                    events.publish(|| SessionEvent::Reply {
+                        turn: current.epoch.0,
+                        text: text.clone(),
+                    });
+                    ctx.metrics.mark(current.epoch, TurnMark::Reply(text));
                 }
                 match dialogue.segment_done(outcome) {
                     Some(next) => {
@@ -269,6 +278,10 @@ pub async fn run_stage(
                         }
                         let line = settings.fallback_line.clone();
                         ctx.metrics.mark(current.epoch, TurnMark::Reply(line.clone()));
+                        events.publish(|| SessionEvent::Reply {
+                            turn: current.epoch.0,
+                            text: line.clone(),
+                        });
                         send(&mut ctx, &mut output, &mut stale_watch, &mut current, line, true).await?;
                     }
                     None => {

@@ -6,10 +6,14 @@
 //!
 //! - a conversation (`persona profile`): WAV → capture → resample → vad → turn → stt →
 //!   dialogue → tts → motion → playout → render → sink, in real time;
+//! - a live conversation (`persona serve`): the same chain fed by a network peer's microphone and
+//!   typed text, its output encoded for the peer, and [`events`] telling the peer's page what
+//!   happens;
 //! - speech (`persona say`): text → tts → motion → playout → render → sink, offline;
 //! - animation (`persona render`): audio → motion → playout → render → sink, offline.
 
 pub mod edges;
+pub mod events;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +44,7 @@ use crate::stt::{
     OpenAiSettings, OpenAiTranscriber, SttError, SttSettings, Transcriber, WhisperSettings,
     WhisperTranscriber,
 };
+use crate::transport::live::{LIVE_RATE_HZ, LiveCapture, LiveEncoder, LiveOutput};
 use crate::transport::sink::SinkTarget;
 use crate::transport::{Pacing, WavSource};
 use crate::tts::espeak::{EspeakSynth, VoiceSettings};
@@ -88,6 +93,16 @@ pub enum SessionInput {
     Speech { text: String },
     /// Audio for the avatar to lip-sync.
     Animation { source: WavSource },
+    /// A visitor on the network: their microphone and what they type.
+    Live(LiveInput),
+}
+
+/// A live session's input.
+pub struct LiveInput {
+    /// The microphone as received (48 kHz), played in on the session clock.
+    pub capture: LiveCapture,
+    /// Typed user turns (a small bounded queue: the sender gets "full" rather than memory growing).
+    pub typed: tokio::sync::mpsc::Receiver<String>,
 }
 
 /// Where the session's audio and video go.
@@ -95,6 +110,8 @@ pub enum SessionOutput {
     Webm(PathBuf),
     /// H.264 + Opus in MP4.
     Mp4(PathBuf),
+    /// Encoded packets for a network peer (requires the 48 kHz output rate).
+    Live(LiveOutput),
     Discard,
 }
 
@@ -103,6 +120,8 @@ pub struct Session {
     pub metrics: Arc<Metrics>,
     /// What the output is playing (latest value).
     pub playout_status: StatusWatch,
+    /// Transcripts, captions, state and latency as they happen (see [`events`]).
+    pub events: events::EventBus,
     shutdown: Shutdown,
     handles: Vec<StageHandle>,
     /// Kept so epochs never close while the session runs (say/render never interrupt).
@@ -177,6 +196,23 @@ fn build_output(
         SessionOutput::Discard => SinkTarget::Discard,
         SessionOutput::Webm(path) => file_sink(config, path, Container::Webm)?,
         SessionOutput::Mp4(path) => file_sink(config, path, Container::Mp4)?,
+        SessionOutput::Live(output) => {
+            if config.output.sample_rate_hz != LIVE_RATE_HZ {
+                return Err(PipelineError::Start(format!(
+                    "{} sets [output] sample_rate_hz = {}, but a live session sends Opus over RTP at \
+                     48000 Hz: set sample_rate_hz = 48000",
+                    config.origin(),
+                    config.output.sample_rate_hz
+                )));
+            }
+            let encoder = LiveEncoder::new(
+                output,
+                config.output.width,
+                config.output.height,
+                config.output.fps,
+            )?;
+            SinkTarget::Live(Box::new(encoder))
+        }
     };
     Ok(OutputBackends {
         synth,
@@ -271,7 +307,9 @@ impl Session {
         output: SessionOutput,
     ) -> Result<Session, PipelineError> {
         let (mode, motion_backend) = match &input {
-            SessionInput::Conversation { .. } => (PlayoutMode::RealTime, speech_motion_backend(config)),
+            SessionInput::Conversation { .. } | SessionInput::Live(_) => {
+                (PlayoutMode::RealTime, speech_motion_backend(config))
+            }
             SessionInput::Speech { .. } => (PlayoutMode::Offline, speech_motion_backend(config)),
             SessionInput::Animation { .. } => {
                 let backend = match config.motion.backend {
@@ -291,15 +329,21 @@ impl Session {
         let backends = build_output(config, output, needs_tts)?;
         let input = match input {
             SessionInput::Conversation { source, pacing } => {
-                let listening = build_listening(config)?;
+                let listening = build_listening(config, SttNeed::Required)?;
                 let conformer = Conformer::new(source.audio.sample_rate_hz)?;
                 BuiltInput::Conversation {
-                    source,
-                    pacing,
+                    capture: Capture::Wav { source, pacing },
                     listening,
                     conformer,
+                    typed: None,
                 }
             }
+            SessionInput::Live(live) => BuiltInput::Conversation {
+                capture: Capture::Live(live.capture),
+                listening: build_listening(config, SttNeed::Optional)?,
+                conformer: Conformer::new(LIVE_RATE_HZ)?,
+                typed: Some(live.typed),
+            },
             SessionInput::Speech { text } => BuiltInput::Speech { text },
             SessionInput::Animation { source } => BuiltInput::Animation {
                 samples: resample_all(
@@ -321,6 +365,7 @@ impl Session {
             handles: Vec::new(),
         };
         let frame_clock = FrameClock::new(config.output.sample_rate_hz, config.output.fps);
+        let events = events::EventBus::default();
         let mut interrupter = Some(interrupter);
 
         // The speaking half's input: TTS items from the text or audio source, or from dialogue.
@@ -330,14 +375,17 @@ impl Session {
         let mut tts_tx = Some(tts_tx);
         let text_rx = match input {
             BuiltInput::Conversation {
-                source,
-                pacing,
+                capture,
                 listening: listen,
                 conformer,
+                typed: typed_rx,
             } => {
-                let capture_spec = match pacing {
-                    Pacing::RealTime => edges::CAPTURE_TO_RESAMPLE_LIVE,
-                    Pacing::AsFastAsPossible => edges::CAPTURE_TO_RESAMPLE_FILE,
+                let capture_spec = match capture {
+                    Capture::Wav {
+                        pacing: Pacing::AsFastAsPossible,
+                        ..
+                    } => edges::CAPTURE_TO_RESAMPLE_FILE,
+                    _ => edges::CAPTURE_TO_RESAMPLE_LIVE,
                 };
                 let (capture_tx, capture_rx) = builder.edge(capture_spec);
                 let (resample_tx, resample_rx) = builder.edge(edges::RESAMPLE_TO_VAD);
@@ -348,11 +396,18 @@ impl Session {
                 let (dialogue_tx, dialogue_rx) = builder.edge(edges::DIALOGUE_TO_TTS);
 
                 let ctx = builder.ctx("capture", config.capture.budget);
-                builder.spawn(
-                    "capture",
-                    Placement::Task,
-                    crate::transport::wav_source::run_stage(ctx, source, pacing, capture_tx),
-                );
+                match capture {
+                    Capture::Wav { source, pacing } => builder.spawn(
+                        "capture",
+                        Placement::Task,
+                        crate::transport::wav_source::run_stage(ctx, source, pacing, capture_tx),
+                    ),
+                    Capture::Live(live) => builder.spawn(
+                        "capture",
+                        Placement::Task,
+                        crate::transport::live::run_capture_stage(ctx, live, capture_tx),
+                    ),
+                }
                 let ctx = builder.ctx("resample", config.resample.budget);
                 builder.spawn(
                     "resample",
@@ -383,6 +438,7 @@ impl Session {
                             interrupter: turn_interrupter,
                             status: Some(playout_status.clone()),
                             model: listen.turn_model,
+                            typed: typed_rx,
                         },
                         vad_rx,
                         Some(heard_rx),
@@ -400,12 +456,14 @@ impl Session {
                         turn_rx,
                         stt_tx,
                         Some(heard_tx),
+                        events.clone(),
                     ),
                 );
                 let ctx = builder.ctx("dialogue", config.dialogue.budget);
                 let hearing = Hearing {
                     playout: playout_status.clone(),
                     spoken: spoken_watch,
+                    events: events.clone(),
                 };
                 // A thread of its own: saving an answer syncs a file.
                 builder.spawn(
@@ -456,6 +514,7 @@ impl Session {
                     spoken_publisher,
                     text_rx,
                     tts_tx,
+                    events.clone(),
                 ),
             );
         }
@@ -507,11 +566,18 @@ impl Session {
         builder.spawn(
             "sink",
             Placement::Thread,
-            crate::transport::sink::run_stage(ctx, backends.sink, config.output.sample_rate_hz, render_rx),
+            crate::transport::sink::run_stage(
+                ctx,
+                backends.sink,
+                config.output.sample_rate_hz,
+                render_rx,
+                events.clone(),
+            ),
         );
 
         Ok(Session {
             playout_status,
+            events,
             metrics: builder.metrics,
             shutdown: builder.shutdown,
             handles: builder.handles,
@@ -554,13 +620,27 @@ impl Session {
     }
 }
 
+/// Where a conversation's audio comes from.
+enum Capture {
+    Wav { source: WavSource, pacing: Pacing },
+    Live(LiveCapture),
+}
+
+/// Whether a conversation needs speech recognition: a live session without it still answers
+/// typed text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SttNeed {
+    Required,
+    Optional,
+}
+
 /// A session input with its backends built.
 enum BuiltInput {
     Conversation {
-        source: WavSource,
-        pacing: Pacing,
+        capture: Capture,
         listening: Listening,
         conformer: Conformer,
+        typed: Option<tokio::sync::mpsc::Receiver<String>>,
     },
     Speech {
         text: String,
@@ -607,14 +687,14 @@ struct Listening {
     /// Where the VAD runs: a model-based VAD computes for too long to share the reactor.
     vad_placement: Placement,
     turn_model: Option<Box<dyn TurnModel>>,
-    transcriber: Box<dyn Transcriber>,
+    transcriber: Option<Box<dyn Transcriber>>,
     stt_settings: SttSettings,
     dialogue: Box<dyn Dialogue>,
     tools: ToolRunner,
     dialogue_settings: StageSettings,
 }
 
-fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> {
+fn build_listening(config: &PipelineConfig, stt_need: SttNeed) -> Result<Listening, PipelineError> {
     let (vad, vad_threshold, vad_placement): (Box<dyn VoiceDetector>, f32, Placement) =
         match &config.vad.backend {
             VadBackend::WebRtc { aggressiveness } => (
@@ -630,14 +710,14 @@ fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> 
         TurnBackend::SmartTurn { model, .. } => Some(Box::new(SmartTurn::load(model)?)),
         TurnBackend::Silence | TurnBackend::Adaptive => None,
     };
-    let Some(stt_backend) = &config.stt.backend else {
+    if config.stt.backend.is_none() && stt_need == SttNeed::Required {
         return Err(PipelineError::MissingStage {
             origin: config.origin(),
             stage: "stt",
             purpose: "a conversation",
             hint: "add a [stages.stt] section with a whisper `model` (see pipelines/offline.toml)",
         });
-    };
+    }
     let (dialogue, answers_label): (Box<dyn Dialogue>, String) = match &config.dialogue.backend {
         Some(DialogueBackend::Scripted { flow }) => {
             let flow = Flow::load(flow)?;
@@ -656,33 +736,34 @@ fn build_listening(config: &PipelineConfig) -> Result<Listening, PipelineError> 
             });
         }
     };
-    let transcriber: Box<dyn Transcriber> = match stt_backend {
-        SttBackend::Whisper {
+    let transcriber: Option<Box<dyn Transcriber>> = match &config.stt.backend {
+        None => None,
+        Some(SttBackend::Whisper {
             model,
             language,
             threads,
             max_tokens,
-        } => Box::new(WhisperTranscriber::load(
+        }) => Some(Box::new(WhisperTranscriber::load(
             model,
             WhisperSettings {
                 language: language.clone(),
                 threads: *threads,
                 max_tokens: *max_tokens,
             },
-        )?),
-        SttBackend::OpenAi {
+        )?)),
+        Some(SttBackend::OpenAi {
             base_url,
             model,
             language,
             api_key,
             timeout,
-        } => Box::new(OpenAiTranscriber::new(OpenAiSettings {
+        }) => Some(Box::new(OpenAiTranscriber::new(OpenAiSettings {
             base_url: base_url.clone(),
             model: model.clone(),
             language: language.clone(),
             api_key: api_key.as_ref().map(|k| k.0.clone()),
             timeout: *timeout,
-        })?),
+        })?)),
     };
     // A turn is cut at `max_turn` and carries the pre-roll before its start.
     let stt_settings = SttSettings::new(

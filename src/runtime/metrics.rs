@@ -314,6 +314,11 @@ impl TurnLog {
     pub fn records(&self) -> Vec<TurnRecord> {
         self.turns.lock().values().cloned().collect()
     }
+
+    /// One turn's record so far.
+    pub fn record(&self, epoch: Epoch) -> Option<TurnRecord> {
+        self.turns.lock().get(&epoch).cloned()
+    }
 }
 
 /// One stage's latency accounting.
@@ -389,6 +394,15 @@ impl StageMeter {
                 },
             );
         }
+    }
+
+    /// A copy of the latency histogram (microseconds), for merging across sessions.
+    pub fn histogram_us(&self) -> Histogram<u64> {
+        self.histogram_us.lock().clone()
+    }
+
+    pub fn violations(&self) -> u64 {
+        self.violations.load(Ordering::Relaxed)
     }
 
     pub fn summary(&self) -> StageSummary {
@@ -472,6 +486,11 @@ impl Metrics {
 
     pub fn count(&self, counter: &'static str, by: u64) {
         *self.counters.lock().entry(counter).or_insert(0) += by;
+    }
+
+    /// The stage meters, for exporting their histograms.
+    pub fn stage_meters(&self) -> Vec<Arc<StageMeter>> {
+        self.stages.lock().clone()
     }
 
     pub fn stage_summaries(&self) -> Vec<StageSummary> {

@@ -9,7 +9,7 @@ pub mod stage;
 
 pub use edge::{EdgeSpec, FullPolicy, Receiver, Sender, TrySendError, edge};
 pub use epoch::{CancelProbe, Epoch, EpochWatch, Interrupter, epoch_channel};
-pub use metrics::{BargeInDecision, EndpointReason, Metrics, SessionClock, StageMeter, TurnMark};
+pub use metrics::{BargeInDecision, EndpointReason, Metrics, SessionClock, StageMeter, TurnMark, TurnRecord};
 pub use shutdown::{Shutdown, ShutdownWatch};
 pub use stage::{
     Event, Placement, SideEvent, StageCtx, StageError, StageHandle, Stamped, Unstamped, spawn_stage,

@@ -112,8 +112,8 @@ impl LocalAgreement {
             // The final decode saw more audio and changed its mind about committed words: the
             // final is the better transcript of the whole turn.
             tracing::debug!(
-                committed = %self.committed.join(" "),
-                final_hypothesis,
+                committed = %crate::redact::text(&self.committed.join(" ")),
+                final_hypothesis = %crate::redact::text(final_hypothesis),
                 "the final transcript revises committed words"
             );
             current.join(" ")

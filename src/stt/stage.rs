@@ -21,6 +21,7 @@
 use std::time::Instant;
 
 use crate::audio::LISTEN_RATE_HZ;
+use crate::pipeline::events::{EventBus, SessionEvent};
 use crate::runtime::{
     EdgeSpec, Epoch, FullPolicy, Receiver, Sender, SideEvent, StageCtx, StageError, Stamped, TrySendError,
     TurnMark, edge,
@@ -267,17 +268,32 @@ fn submit(state: &mut Streaming, jobs: &mut Sender<DecodeJob>, job: DecodeJob) -
 }
 
 /// The STT stage. `heard` carries what was heard back to the turn detector (never waits).
+/// Without a transcriber (a live session with no STT model) spoken turns go unanswered and only
+/// typed text reaches the dialogue. Transcripts are published on `events` as they settle.
 pub async fn run_stage(
     mut ctx: StageCtx,
-    transcriber: Box<dyn Transcriber>,
-    settings: SttSettings,
+    transcriber: Option<Box<dyn Transcriber>>,
+    mut settings: SttSettings,
     mut input: Receiver<TurnItem>,
     mut output: Sender<Transcript>,
     mut heard: Option<Sender<Heard>>,
+    events: EventBus,
 ) -> Result<(), StageError> {
     let (mut jobs, job_rx) = edge(JOBS);
     let (result_tx, mut results) = edge(RESULTS);
-    spawn_worker(transcriber, job_rx, result_tx).map_err(|e| StageError::failed(ctx.name, e))?;
+    // Kept while the stage runs when there is no worker, so the result edge stays open.
+    let mut _no_worker = None;
+    match transcriber {
+        Some(transcriber) => {
+            spawn_worker(transcriber, job_rx, result_tx).map_err(|e| StageError::failed(ctx.name, e))?
+        }
+        None => {
+            tracing::warn!("no speech recognition configured: only typed text is answered");
+            settings.partial_interval_samples = 0;
+            _no_worker = Some((job_rx, result_tx));
+        }
+    }
+    let transcribes = _no_worker.is_none();
     let fail = |name: &'static str, message: &'static str| StageError::failed(name, message);
 
     let mut state = Streaming {
@@ -307,6 +323,26 @@ pub async fn run_stage(
             ctx.next_with_side(&mut input, Some(&mut results), None).await
         };
         match event {
+            SideEvent::Item(TurnItem::Start { .. }) if !transcribes => {}
+            SideEvent::Item(TurnItem::Typed { epoch, text }) => {
+                if let Some(old) = state.open.take() {
+                    state.abort_partials(old.utterance);
+                    state.recycle(old.audio);
+                }
+                ctx.metrics.mark(epoch, TurnMark::Transcript(text.clone()));
+                events.publish(|| SessionEvent::Transcript {
+                    turn: epoch.0,
+                    text: text.clone(),
+                    is_final: true,
+                });
+                let transcript = Transcript {
+                    epoch,
+                    committed_len: text.len(),
+                    text,
+                    is_final: true,
+                };
+                ctx.emit(&mut output, transcript).await?;
+            }
             SideEvent::Item(TurnItem::Start { epoch, utterance }) => {
                 if let Some(old) = state.open.take() {
                     state.abort_partials(old.utterance);
@@ -410,7 +446,7 @@ pub async fn run_stage(
                                 tracing::debug!(
                                     utterance = job.utterance,
                                     decode_ms,
-                                    committed = &agreed.text[..agreed.committed_len],
+                                    committed = %crate::redact::text(&agreed.text[..agreed.committed_len]),
                                     "partial transcript"
                                 );
                                 let words = Heard {
@@ -428,6 +464,11 @@ pub async fn run_stage(
                                 // A candidate's words stay here until it is confirmed.
                                 if job.epoch == ctx.epochs.current() {
                                     ctx.metrics.mark(job.epoch, TurnMark::PartialTranscript);
+                                    events.publish(|| SessionEvent::Transcript {
+                                        turn: job.epoch.0,
+                                        text: agreed.text.clone(),
+                                        is_final: false,
+                                    });
                                     let partial = Transcript {
                                         epoch: job.epoch,
                                         committed_len: agreed.committed_len,
@@ -470,6 +511,11 @@ pub async fn run_stage(
                                 "final transcript"
                             );
                             ctx.metrics.mark(job.epoch, TurnMark::Transcript(text.clone()));
+                            events.publish(|| SessionEvent::Transcript {
+                                turn: job.epoch.0,
+                                text: text.clone(),
+                                is_final: true,
+                            });
                             ctx.metrics.mark(job.epoch, TurnMark::SttFinal { ms: final_ms });
                             // The stage's latency is end of turn → final transcript (`stt_final_ms`).
                             ctx.set_cause(end_of_turn_at);

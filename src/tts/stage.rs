@@ -14,6 +14,7 @@
 //! published on it ([`super::spoken`], mapped back to the reply's own text) for the dialogue's
 //! heard history.
 
+use crate::pipeline::events::{EventBus, SessionEvent};
 use std::collections::VecDeque;
 
 use arrayvec::ArrayVec;
@@ -86,13 +87,15 @@ impl Framer {
         (utterance.piece_start + piece_sample) * self.output_rate_hz as u64 / self.engine_rate_hz as u64
     }
 
-    /// Publishes word marks (and the pauses that end words) mapped back to the piece's own text.
+    /// Publishes word marks (and the pauses that end words) mapped back to the piece's own text
+    /// (`original`), and each word as a caption.
     fn words(
         &self,
         utterance: &Utterance,
         chunk: &SynthChunk<'_>,
-        spoken_text: &Normalized,
+        (original, spoken_text): (&str, &Normalized),
         spoken: &mut SpokenPublisher,
+        events: &EventBus,
     ) {
         // Words and pauses in the order they are spoken: a pause ends the word before it.
         let mut pauses = chunk
@@ -110,7 +113,13 @@ impl Framer {
                 text_len,
             } = *word;
             let source = spoken_text.source_range(text_start as usize..(text_start + text_len) as usize);
-            spoken.word(self.to_output(utterance, start_sample), source.end);
+            let start = self.to_output(utterance, start_sample);
+            spoken.word(start, source.end);
+            events.publish(|| SessionEvent::Caption {
+                turn: utterance.epoch.0,
+                word: original.get(source).unwrap_or_default().to_string(),
+                start_ms: start as f64 * 1000.0 / self.output_rate_hz as f64,
+            });
         }
         for pause in pauses {
             spoken.word_ends(self.to_output(utterance, pause.start_sample));
@@ -172,6 +181,7 @@ pub async fn run_stage(
     mut spoken: SpokenPublisher,
     mut input: Receiver<ReplyText>,
     mut output: Sender<TtsItem>,
+    events: EventBus,
 ) -> Result<(), StageError> {
     let frame_samples = (output_rate_hz as usize / 50).min(MAX_FRAME_SAMPLES);
     let mut framer = Framer {
@@ -235,7 +245,7 @@ pub async fn run_stage(
                 if cancel.is_cancelled() || shutdown.is_requested() {
                     return Flow::Stop;
                 }
-                framer.words(current, &chunk, &spoken_text, &mut spoken);
+                framer.words(current, &chunk, (&piece.text, &spoken_text), &mut spoken, &events);
                 framer.marks(current, chunk.phonemes, &mut deliver);
                 framer.audio(current, chunk.samples, &mut deliver);
                 Flow::Continue
@@ -247,7 +257,7 @@ pub async fn run_stage(
                 Err(error) => tracing::error!(
                     turn = epoch.0,
                     %error,
-                    text = %piece.text,
+                    text = %crate::redact::text(&piece.text),
                     "synthesis failed; playing what was produced and going on with the reply"
                 ),
             }

@@ -63,17 +63,8 @@ pub enum TurnItem {
     End { epoch: Epoch, utterance: u64 },
     /// The candidate was not a turn: forget its audio.
     Cancel { epoch: Epoch, utterance: u64 },
-}
-
-impl TurnItem {
-    pub fn utterance(&self) -> u64 {
-        match self {
-            TurnItem::Start { utterance, .. }
-            | TurnItem::Audio { utterance, .. }
-            | TurnItem::End { utterance, .. }
-            | TurnItem::Cancel { utterance, .. } => *utterance,
-        }
-    }
+    /// The user typed instead of speaking: a whole turn, already in words.
+    Typed { epoch: Epoch, text: String },
 }
 
 impl Stamped for TurnItem {
@@ -82,7 +73,8 @@ impl Stamped for TurnItem {
             TurnItem::Start { epoch, .. }
             | TurnItem::Audio { epoch, .. }
             | TurnItem::End { epoch, .. }
-            | TurnItem::Cancel { epoch, .. } => *epoch,
+            | TurnItem::Cancel { epoch, .. }
+            | TurnItem::Typed { epoch, .. } => *epoch,
         })
     }
 }
@@ -118,6 +110,10 @@ pub struct TurnStage {
     /// What the playout is playing; `None` when nothing plays (the avatar is never busy).
     pub status: Option<StatusWatch>,
     pub model: Option<Box<dyn TurnModel>>,
+    /// Text the user typed (a live session's text box). It is taken on the input clock, at the
+    /// next audio frame (a live capture delivers one every 20 ms, voice or not), and is a turn
+    /// of its own: it interrupts the avatar like confirmed speech does.
+    pub typed: Option<tokio::sync::mpsc::Receiver<String>>,
 }
 
 /// The open turn or candidate: the epoch its items carry.
@@ -141,6 +137,7 @@ pub async fn run_stage(
         interrupter,
         status,
         mut model,
+        mut typed,
     } = parts;
     let mut open: Option<Open> = None;
     let mut input_end_sample = 0;
@@ -313,6 +310,17 @@ pub async fn run_stage(
                 }
             };
             ctx.emit(&mut output, item).await?;
+        }
+        while let Some(text) = typed.as_mut().and_then(|t| t.try_recv().ok()) {
+            // Speech still open keeps its (now stale) epoch: its words are dropped downstream.
+            let epoch = interrupter.bump();
+            let at_ms = media_ms(input_end_sample);
+            tracing::info!(turn = epoch.0, at_ms, chars = text.len(), "typed user turn");
+            ctx.metrics
+                .mark(epoch, TurnMark::UserSpeechStart { media_ms: at_ms });
+            ctx.metrics
+                .mark(epoch, TurnMark::UserSpeechEnd { media_ms: at_ms });
+            ctx.emit(&mut output, TurnItem::Typed { epoch, text }).await?;
         }
         if input.is_finished() && !endpointer.in_turn() {
             return Ok(());

@@ -10,6 +10,7 @@ use std::time::Duration;
 use persona::dialogue::stage::{Hearing, StageSettings};
 use persona::dialogue::tools::ToolRunner;
 use persona::dialogue::{Dialogue, ReplyText};
+use persona::pipeline::events::EventBus;
 use persona::playout::{PlayoutStatus, StatusPublisher, status_channel};
 use persona::runtime::{
     EdgeSpec, Epoch, FullPolicy, Interrupter, Metrics, Placement, Receiver, Sender, SessionClock, Shutdown,
@@ -92,6 +93,7 @@ impl Rig {
                 Hearing {
                     playout,
                     spoken: spoken.clone(),
+                    events: EventBus::default(),
                 },
                 transcript_rx,
                 reply_tx,
@@ -112,6 +114,7 @@ impl Rig {
                         spoken_publisher,
                         reply_rx,
                         speech_tx,
+                        EventBus::default(),
                     ),
                 ));
                 (None, Some(speech_rx))
