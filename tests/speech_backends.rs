@@ -1,6 +1,6 @@
 //! TTS backends in the TTS stage: an OpenAI-compatible speech service streamed as it arrives,
-//! a Piper voice (the repo's tiny fixture) in a whole session, and a backend failing in the
-//! middle of a reply without taking the turn down.
+//! a Piper voice (the repo's tiny fixture) in a whole session, a backend failing in the
+//! middle of a reply without taking the turn down, and the captions the stage publishes.
 
 mod common;
 
@@ -230,4 +230,42 @@ async fn a_piper_voice_speaks_in_a_session() {
         .unwrap();
     assert!(tts.items > 0, "TTS produced audio");
     assert!(metrics.counters().get("playout_utterances") == Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captions_cover_every_word_of_the_reply_in_order() {
+    let flow = Flow::parse(
+        Path::new("caption.toml"),
+        r#"
+name = "caption"
+closing = "Goodbye."
+[[step]]
+id = "q"
+prompt = "Hello, I am your intake assistant. May I have your name, please?"
+"#,
+    )
+    .unwrap();
+    let mut rig = Rig::speaking(
+        Box::new(ScriptedDialogue::new(flow)),
+        ToolRunner::new(None),
+        StageSettings::default(),
+    );
+    let mut events = rig.events.subscribe();
+    let turn = rig.say("hi").await;
+    assert!(rig.speech_until_end(turn).await > 0);
+    let mut words = Vec::new();
+    let mut starts = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let persona::pipeline::events::SessionEvent::Caption { word, start_ms, .. } = event {
+            words.push(word);
+            starts.push(start_ms);
+        }
+    }
+    // espeak-ng voices "I am" as one word and marks only "I": the caption still shows both.
+    assert_eq!(
+        words.join(" "),
+        "Hello I am your intake assistant May I have your name please"
+    );
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    rig.stop().await;
 }

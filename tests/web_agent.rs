@@ -21,17 +21,24 @@ struct Server {
 }
 
 /// The shipped web pipeline with media kept on loopback and `max_sessions`.
-fn web_pipeline(max_sessions: usize) -> PipelineConfig {
+fn web_pipeline_text(max_sessions: usize) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/web.toml");
     let text = std::fs::read_to_string(&path).expect("pipelines/web.toml");
-    let text = text
-        .replace("[serve]\n", "[serve]\nice_bind = \"127.0.0.1\"\n")
-        .replace("max_sessions = 8", &format!("max_sessions = {max_sessions}"));
-    PipelineConfig::parse(&path, &text).expect("the web pipeline parses")
+    text.replace("[serve]\n", "[serve]\nice_bind = \"127.0.0.1\"\n")
+        .replace("max_sessions = 8", &format!("max_sessions = {max_sessions}"))
+}
+
+fn parse_web_pipeline(text: &str) -> PipelineConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/web.toml");
+    PipelineConfig::parse(&path, text).expect("the web pipeline parses")
 }
 
 async fn start_server(max_sessions: usize) -> Server {
-    let sessions = Sessions::new(std::sync::Arc::new(web_pipeline(max_sessions)));
+    serve(parse_web_pipeline(&web_pipeline_text(max_sessions))).await
+}
+
+async fn serve(pipeline: PipelineConfig) -> Server {
+    let sessions = Sessions::new(std::sync::Arc::new(pipeline));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let app = router(sessions.clone());
@@ -187,6 +194,22 @@ async fn a_browser_peer_talks_to_the_agent_and_gets_a_spoken_answer() {
         matches!(media, Ok(true)),
         "video and audio flow: {:?}",
         client.stats()
+    );
+
+    // A keyframe request (what a browser sends after losing video) is answered at once, not at
+    // the next scheduled keyframe 50 frames later.
+    let before = client.stats();
+    client.request_keyframe().await.unwrap();
+    let answered = tokio::time::timeout(
+        DEADLINE,
+        client.wait_stats(|s| s.video_keyframes > before.video_keyframes),
+    )
+    .await;
+    assert!(matches!(answered, Ok(true)));
+    let frames_waited = client.stats().video_frames - before.video_frames;
+    assert!(
+        frames_waited <= 12,
+        "the keyframe came {frames_waited} frames after the request"
     );
     wait_event(&client, &mut seen, |e| {
         e["type"] == "state" && e["state"] == "listening"
@@ -398,4 +421,33 @@ async fn a_client_that_vanishes_mid_answer_is_cleaned_up() {
         metrics.contains("persona_stage_latency_seconds_bucket{stage=\"render\""),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_speech_recognition_typed_text_is_still_answered() {
+    let text = web_pipeline_text(1);
+    let stt_start = text
+        .find("[stages.stt]")
+        .expect("the web pipeline has an STT section");
+    let stt_end = stt_start + text[stt_start + 1..].find("\n[").expect("a section follows") + 1;
+    let server = serve(parse_web_pipeline(&format!(
+        "{}{}",
+        &text[..stt_start],
+        &text[stt_end..]
+    )))
+    .await;
+    let http = reqwest::Client::new();
+    let (client, _created) = connect(&http, &server).await;
+    let mut seen = Vec::new();
+    client.send_text("Hello?");
+    let typed = wait_event(&client, &mut seen, |e| {
+        e["type"] == "transcript" && e["final"] == true
+    })
+    .await;
+    let turn = typed["turn"].as_u64();
+    wait_event(&client, &mut seen, |e| {
+        e["type"] == "state" && e["state"] == "speaking" && e["turn"].as_u64() == turn
+    })
+    .await;
+    client.close().await;
 }

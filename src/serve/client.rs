@@ -102,6 +102,8 @@ struct ClientRole {
     changed: watch::Sender<u64>,
     channel_open: watch::Sender<bool>,
     events: StdMutex<Option<mpsc::Sender<Value>>>,
+    /// The agent's video track, once it arrived (for keyframe requests).
+    video: StdMutex<Option<Arc<dyn TrackRemote>>>,
 }
 
 impl ClientRole {
@@ -141,7 +143,10 @@ impl Role for ClientRole {
 
     fn track(self: Arc<Self>, kind: RtpCodecKind, track: Arc<dyn TrackRemote>, tasks: &TaskSet) {
         match kind {
-            RtpCodecKind::Video => tasks.spawn(receive_video(track, self)),
+            RtpCodecKind::Video => {
+                *self.video.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&track));
+                tasks.spawn(receive_video(track, self))
+            }
             RtpCodecKind::Audio => tasks.spawn(receive_audio(track, self)),
             _ => tasks.spawn(drain_track(track)),
         }
@@ -291,6 +296,7 @@ impl ClientPeer {
             changed: watch::Sender::new(0),
             channel_open: watch::Sender::new(false),
             events: StdMutex::new(Some(events_tx)),
+            video: StdMutex::new(None),
         });
         let (link, handler) = Link::new(&settings.peer, Arc::clone(&role)).await?;
         let fail =
@@ -454,6 +460,26 @@ impl ClientPeer {
     /// Sends an arbitrary text message on the data channel (for tests of bad input).
     pub fn send_raw(&self, message: String) {
         self.link.queue_text(message);
+    }
+
+    /// Asks the agent for a keyframe, as a browser does after losing video (RTCP PLI). Fails
+    /// when no video has arrived yet.
+    pub async fn request_keyframe(&self) -> Result<(), PeerError> {
+        use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+        let track = self.role.video.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let track = track.ok_or_else(|| PeerError::Webrtc("no video track has arrived yet".into()))?;
+        let media_ssrc = *track
+            .ssrcs()
+            .await
+            .first()
+            .ok_or_else(|| PeerError::Webrtc("the video track has no SSRC".into()))?;
+        track
+            .write_rtcp(vec![Box::new(PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc,
+            })])
+            .await
+            .map_err(|e| PeerError::Webrtc(format!("sending a keyframe request: {e}")))
     }
 
     pub fn stats(&self) -> ClientStats {

@@ -15,7 +15,6 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, OnceLock};
 use std::time::Duration;
@@ -318,84 +317,45 @@ async fn write_channel(
     }
 }
 
-/// The handler trait is declared with `async_trait`, which this crate does not depend on; these are
-/// its methods written out as `async_trait` expands them (a boxed `Send` future per call).
-type HandlerFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
-
+#[async_trait::async_trait]
 impl<R: Role> PeerConnectionEventHandler for Handler<R> {
-    fn on_ice_gathering_state_change<'life0, 'async_trait>(
-        &'life0 self,
-        state: RTCIceGatheringState,
-    ) -> HandlerFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            if state == RTCIceGatheringState::Complete {
-                self.gathered.send_replace(true);
-            }
-        })
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
     }
 
-    fn on_connection_state_change<'life0, 'async_trait>(
-        &'life0 self,
-        state: RTCPeerConnectionState,
-    ) -> HandlerFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            debug!(%state, "peer connection state");
-            let next = match state {
-                RTCPeerConnectionState::Connected => LinkState::Connected,
-                RTCPeerConnectionState::Disconnected
-                | RTCPeerConnectionState::Failed
-                | RTCPeerConnectionState::Closed => LinkState::Gone,
-                _ => return,
-            };
-            let previous = self.state.send_replace(next);
-            if previous != next {
-                self.role.state_changed(next);
-            }
-        })
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        debug!(%state, "peer connection state");
+        let next = match state {
+            RTCPeerConnectionState::Connected => LinkState::Connected,
+            RTCPeerConnectionState::Disconnected
+            | RTCPeerConnectionState::Failed
+            | RTCPeerConnectionState::Closed => LinkState::Gone,
+            _ => return,
+        };
+        let previous = self.state.send_replace(next);
+        if previous != next {
+            self.role.state_changed(next);
+        }
     }
 
-    fn on_data_channel<'life0, 'async_trait>(
-        &'life0 self,
-        dc: Arc<dyn DataChannel>,
-    ) -> HandlerFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            match dc.label().await {
-                Ok(label) if label == EVENTS_CHANNEL => self.attach_channel(dc),
-                Ok(label) => {
-                    debug!(%label, "closing an unexpected data channel");
-                    self.tasks.spawn(async move {
-                        let _ = dc.close().await;
-                    });
-                }
-                Err(e) => debug!(error = %e, "data channel vanished before it could be read"),
+    async fn on_data_channel(&self, dc: Arc<dyn DataChannel>) {
+        match dc.label().await {
+            Ok(label) if label == EVENTS_CHANNEL => self.attach_channel(dc),
+            Ok(label) => {
+                debug!(%label, "closing an unexpected data channel");
+                self.tasks.spawn(async move {
+                    let _ = dc.close().await;
+                });
             }
-        })
+            Err(e) => debug!(error = %e, "data channel vanished before it could be read"),
+        }
     }
 
-    fn on_track<'life0, 'async_trait>(
-        &'life0 self,
-        track: Arc<dyn TrackRemote>,
-    ) -> HandlerFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            let kind = track.kind().await;
-            Arc::clone(&self.role).track(kind, track, &self.tasks);
-        })
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let kind = track.kind().await;
+        Arc::clone(&self.role).track(kind, track, &self.tasks);
     }
 }
 
@@ -554,8 +514,77 @@ fn media_engine() -> Result<(MediaEngine, Registry), PeerError> {
         .register_codec(vp8, RtpCodecKind::Video)
         .map_err(webrtc_err("registering VP8"))?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)
-        .map_err(webrtc_err("registering interceptors"))?;
+        .map_err(webrtc_err("registering interceptors"))?
+        // Last, after every interceptor that reads RTCP has seen all of it.
+        .with(rtc::interceptor::Slot::from(14_000), KeyframeRequests::default());
     Ok((engine, registry))
+}
+
+/// Lets the browser's keyframe requests (PLI, FIR) through to the application.
+///
+/// Inbound RTCP ends at the end of the interceptor chain unless an interceptor marks a packet for
+/// the application; only a keyframe request is something the application must answer (the
+/// encoder makes a keyframe), so this marks those and swallows the rest, which the default
+/// interceptors (reports, NACK) have already used.
+#[derive(Default)]
+struct KeyframeRequests {
+    read: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
+    write: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
+}
+
+fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    packet.as_any().is::<PictureLossIndication>() || packet.as_any().is::<FullIntraRequest>()
+}
+
+impl rtc::sansio::Protocol<rtc::interceptor::TaggedPacket, rtc::interceptor::TaggedPacket, ()>
+    for KeyframeRequests
+{
+    type Rout = rtc::interceptor::TaggedPacket;
+    type Wout = rtc::interceptor::TaggedPacket;
+    type Eout = ();
+    type Error = webrtc::error::Error;
+    type Time = std::time::Instant;
+
+    fn handle_read(&mut self, mut message: rtc::interceptor::TaggedPacket) -> Result<(), Self::Error> {
+        if let rtc::interceptor::Packet::Rtcp(packets) = &message.message.packet {
+            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
+                .iter()
+                .filter(|p| is_keyframe_request(p.as_ref()))
+                .map(|p| p.cloned())
+                .collect();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            message.message.packet = rtc::interceptor::Packet::Rtcp(requests);
+            message
+                .message
+                .add(rtc::interceptor::Attribute::DeliverToApplication);
+        }
+        self.read.push_back(message);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, message: rtc::interceptor::TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(message);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl rtc::interceptor::Interceptor for KeyframeRequests {
+    fn bind_local_stream(&mut self, _info: &rtc::interceptor::StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &rtc::interceptor::StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &rtc::interceptor::StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &rtc::interceptor::StreamInfo) {}
 }
 
 fn opus_codec() -> RTCRtpCodec {
@@ -998,6 +1027,23 @@ struct PeerInner {
     role: Arc<ServerRole>,
     video: Arc<RtpOut>,
     audio: Arc<RtpOut>,
+    /// Set when the browser asks for a keyframe (PLI or FIR); the encoder takes and clears it.
+    keyframe_wanted: Arc<AtomicBool>,
+}
+
+/// Reads the feedback the browser sends about our video (the track's event queue must be drained
+/// either way) and raises `wanted` on a picture-loss or full-intra request.
+async fn watch_keyframe_requests(track: Arc<dyn TrackLocal>, wanted: Arc<AtomicBool>) {
+    use webrtc::media_stream::track_local::TrackLocalEvent;
+    while let Some(event) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+            continue;
+        };
+        if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+            debug!("the browser asked for a keyframe");
+            wanted.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Answers a browser's offer: checks it, sets up Opus + VP8 out and the `events` channel, and
@@ -1072,12 +1118,18 @@ pub async fn answer(
             return Err(e);
         }
     };
+    let keyframe_wanted = Arc::new(AtomicBool::new(false));
+    link.tasks.spawn(watch_keyframe_requests(
+        video.track(),
+        Arc::clone(&keyframe_wanted),
+    ));
     let peer = Peer {
         inner: Arc::new(PeerInner {
             link,
             role,
             video,
             audio,
+            keyframe_wanted,
         }),
     };
     Ok((
@@ -1119,6 +1171,11 @@ impl Peer {
     /// [`PeerStats::events_dropped`]).
     pub fn send_event(&self, json: String) {
         self.inner.link.queue_text(json);
+    }
+
+    /// The flag the browser's keyframe requests raise (for [`crate::transport::live::LiveOutput`]).
+    pub fn keyframe_requests(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.inner.keyframe_wanted)
     }
 
     /// Whether DTLS is up and media is being sent.

@@ -16,7 +16,6 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -120,7 +119,7 @@ pub async fn start(
     let (packets_tx, packets) = mpsc::channel(PACKET_QUEUE);
     let output = LiveOutput {
         packets: packets_tx,
-        keyframe_wanted: Arc::new(AtomicBool::new(false)),
+        keyframe_wanted: peer.keyframe_requests(),
         counters: counters.clone(),
         video_bitrate_kbps: VIDEO_BITRATE_KBPS,
     };

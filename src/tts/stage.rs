@@ -28,7 +28,7 @@ use crate::runtime::{
 pub use super::SpeechSynth;
 pub use super::espeak::EspeakSynth;
 use super::normalize::{Normalized, normalize};
-use super::{Flow, PhonemeMark, SpokenPublisher, SynthChunk, WordMark};
+use super::{Flow, PhonemeMark, SpokenPublisher, SynthChunk};
 
 /// Phoneme marks per item; larger batches are split.
 pub const PHONEMES_PER_ITEM: usize = 16;
@@ -72,6 +72,43 @@ struct Utterance {
     sent_audio: bool,
 }
 
+/// The captions of one reply piece. A word's caption is published when the next word is marked
+/// (or the piece ends), and runs up to it: a voice may voice two words as one ("I am" in
+/// espeak-ng) and mark only the first, and the caption must not lose the second.
+struct Captions<'a> {
+    events: &'a EventBus,
+    turn: u64,
+    /// The last marked word: where it starts in the piece's text and in the audio (ms).
+    pending: Option<(std::ops::Range<usize>, f64)>,
+}
+
+impl Captions<'_> {
+    fn word(&mut self, original: &str, source: std::ops::Range<usize>, start_ms: f64) {
+        let next_start = source.start;
+        self.flush(original, Some(next_start));
+        self.pending = Some((source, start_ms));
+    }
+
+    /// Publishes the pending word, up to `next_start` (or its own end).
+    fn flush(&mut self, original: &str, next_start: Option<usize>) {
+        let Some((source, start_ms)) = self.pending.take() else {
+            return;
+        };
+        let end = next_start.map_or(source.end, |next| next.max(source.end));
+        let turn = self.turn;
+        self.events.publish(|| SessionEvent::Caption {
+            turn,
+            word: original
+                .get(source.start..end)
+                .unwrap_or_default()
+                .trim()
+                .trim_end_matches([',', '.', ';', ':', '!', '?'])
+                .to_string(),
+            start_ms,
+        });
+    }
+}
+
 /// Turns engine chunks into items; shared by the callback and the drain.
 struct Framer {
     engine_rate_hz: u32,
@@ -88,14 +125,14 @@ impl Framer {
     }
 
     /// Publishes word marks (and the pauses that end words) mapped back to the piece's own text
-    /// (`original`), and each word as a caption.
+    /// (`original`), and each word as a caption (through `captions`).
     fn words(
         &self,
         utterance: &Utterance,
         chunk: &SynthChunk<'_>,
         (original, spoken_text): (&str, &Normalized),
         spoken: &mut SpokenPublisher,
-        events: &EventBus,
+        captions: &mut Captions<'_>,
     ) {
         // Words and pauses in the order they are spoken: a pause ends the word before it.
         let mut pauses = chunk
@@ -107,19 +144,15 @@ impl Framer {
             while let Some(pause) = pauses.next_if(|p| p.start_sample < word.start_sample) {
                 spoken.word_ends(self.to_output(utterance, pause.start_sample));
             }
-            let WordMark {
-                start_sample,
-                text_start,
-                text_len,
-            } = *word;
-            let source = spoken_text.source_range(text_start as usize..(text_start + text_len) as usize);
-            let start = self.to_output(utterance, start_sample);
+            let source = spoken_text
+                .source_range(word.text_start as usize..(word.text_start + word.text_len) as usize);
+            let start = self.to_output(utterance, word.start_sample);
             spoken.word(start, source.end);
-            events.publish(|| SessionEvent::Caption {
-                turn: utterance.epoch.0,
-                word: original.get(source).unwrap_or_default().to_string(),
-                start_ms: start as f64 * 1000.0 / self.output_rate_hz as f64,
-            });
+            captions.word(
+                original,
+                source,
+                start as f64 * 1000.0 / self.output_rate_hz as f64,
+            );
         }
         for pause in pauses {
             spoken.word_ends(self.to_output(utterance, pause.start_sample));
@@ -241,11 +274,22 @@ pub async fn run_stage(
                     Err(TrySendError::Full(item)) => backlog.push_back(item.payload),
                 }
             };
+            let mut captions = Captions {
+                events: &events,
+                turn: epoch.0,
+                pending: None,
+            };
             let result = synth.synthesize(&spoken_text.text, &mut |chunk: SynthChunk<'_>| {
                 if cancel.is_cancelled() || shutdown.is_requested() {
                     return Flow::Stop;
                 }
-                framer.words(current, &chunk, (&piece.text, &spoken_text), &mut spoken, &events);
+                framer.words(
+                    current,
+                    &chunk,
+                    (&piece.text, &spoken_text),
+                    &mut spoken,
+                    &mut captions,
+                );
                 framer.marks(current, chunk.phonemes, &mut deliver);
                 framer.audio(current, chunk.samples, &mut deliver);
                 Flow::Continue
@@ -261,6 +305,7 @@ pub async fn run_stage(
                     "synthesis failed; playing what was produced and going on with the reply"
                 ),
             }
+            captions.flush(&piece.text, None);
             spoken.end_piece(current.engine_samples * output_rate_hz as u64 / framer.engine_rate_hz as u64);
             if piece.is_last && !cancel.is_cancelled() {
                 framer.finish(current, &mut deliver);

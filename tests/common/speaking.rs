@@ -36,6 +36,8 @@ pub struct Rig {
     pub status: StatusPublisher,
     pub spoken: SpokenWatch,
     pub metrics: Arc<Metrics>,
+    /// What the dialogue and TTS publish for a user interface (state, replies, captions).
+    pub events: EventBus,
     pub shutdown: Shutdown,
     handles: Vec<StageHandle>,
 }
@@ -73,6 +75,7 @@ impl Rig {
         let metrics = Metrics::new(SessionClock::starting_now());
         let (status, playout) = status_channel();
         let (spoken_publisher, spoken) = spoken_channel();
+        let events = EventBus::default();
         let (transcripts, transcript_rx) = edge(EdgeSpec::new("stt_to_dialogue", 8, FullPolicy::Wait));
         let (reply_tx, reply_rx) = edge(EdgeSpec::new("dialogue_to_tts", 8, FullPolicy::Wait));
         let ctx = StageCtx::new(
@@ -93,7 +96,7 @@ impl Rig {
                 Hearing {
                     playout,
                     spoken: spoken.clone(),
-                    events: EventBus::default(),
+                    events: events.clone(),
                 },
                 transcript_rx,
                 reply_tx,
@@ -114,7 +117,7 @@ impl Rig {
                         spoken_publisher,
                         reply_rx,
                         speech_tx,
-                        EventBus::default(),
+                        events.clone(),
                     ),
                 ));
                 (None, Some(speech_rx))
@@ -128,6 +131,7 @@ impl Rig {
             status,
             spoken,
             metrics,
+            events,
             shutdown,
             handles,
         }
