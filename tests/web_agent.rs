@@ -141,16 +141,20 @@ async fn error_of(response: reqwest::Response) -> String {
         .to_string()
 }
 
-async fn active_sessions(http: &reqwest::Client, server: &Server) -> u64 {
-    let text = http
-        .get(format!("{}/metrics", server.url))
+async fn metrics_text(http: &reqwest::Client, server: &Server) -> String {
+    http.get(format!("{}/metrics", server.url))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+async fn active_sessions(http: &reqwest::Client, server: &Server) -> u64 {
+    metrics_text(http, server)
+        .await
+        .lines()
         .find_map(|l| l.strip_prefix("persona_active_sessions "))
         .expect("the metric is exported")
         .trim()
@@ -405,14 +409,7 @@ async fn a_client_that_vanishes_mid_answer_is_cleaned_up() {
         server.sessions.active()
     );
     assert_eq!(active_sessions(&http, &server).await, 0);
-    let metrics = http
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&http, &server).await;
     assert!(
         metrics.contains("persona_sessions_total{event=\"ended\"} 1"),
         "{metrics}"

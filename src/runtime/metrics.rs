@@ -315,6 +315,11 @@ impl TurnLog {
         self.turns.lock().values().cloned().collect()
     }
 
+    /// The newest turn recorded (the log drops the oldest, so a count would stop growing).
+    pub fn latest(&self) -> Option<Epoch> {
+        self.turns.lock().last_key_value().map(|(epoch, _)| *epoch)
+    }
+
     /// One turn's record so far.
     pub fn record(&self, epoch: Epoch) -> Option<TurnRecord> {
         self.turns.lock().get(&epoch).cloned()

@@ -218,7 +218,7 @@ async fn drive(slot: SlotGuard, driver: Driver) {
 }
 
 fn log_end(id: &str, reason: EndReason, metrics: &Metrics, stats: peer::PeerStats) {
-    let turns = metrics.turns().records().len();
+    let turns = metrics.turns().latest().map_or(0, |epoch| epoch.0);
     tracing::info!(
         session = id,
         reason = reason.as_str(),
@@ -257,7 +257,7 @@ async fn run(driver: Driver) -> EndReason {
     tokio::pin!(deadline);
     let mut idle_check = tokio::time::interval(Duration::from_secs(1));
     let mut last_activity = Instant::now();
-    let mut turns_seen = 0usize;
+    let mut latest_turn = None;
     let mut disconnected_at: Option<Instant> = None;
     peer.send_event(
         SessionEvent::State {
@@ -305,9 +305,9 @@ async fn run(driver: Driver) -> EndReason {
             _ = &mut deadline => break EndReason::MaxDuration,
             _ = idle_check.tick() => {
                 // A spoken turn counts as activity even without words (no STT, or a noise).
-                let turns = metrics.turns().records().len();
-                if turns != turns_seen {
-                    turns_seen = turns;
+                let latest = metrics.turns().latest();
+                if latest != latest_turn {
+                    latest_turn = latest;
                     last_activity = Instant::now();
                 }
                 if last_activity.elapsed() >= limits.idle_timeout {

@@ -85,6 +85,17 @@ struct Inner {
     emptied: Notify,
 }
 
+impl Inner {
+    /// Removes a slot (under the caller's lock) and wakes `end_all` when it was the last.
+    fn free(&self, slots: &mut HashMap<String, Slot>, id: &str) -> Option<Slot> {
+        let slot = slots.remove(id);
+        if slots.is_empty() {
+            self.emptied.notify_waiters();
+        }
+        slot
+    }
+}
+
 /// The shared registry (cheap to clone).
 #[derive(Clone)]
 pub struct Sessions(Arc<Inner>);
@@ -199,13 +210,10 @@ impl Sessions {
                 .is_some_and(|s| matches!(s.state, SlotState::Created))
             {
                 // This task is the expiry itself: the slot must not abort it while it runs.
-                if let Some(mut slot) = slots.remove(&id) {
+                if let Some(mut slot) = sessions.free(&mut slots, &id) {
                     slot.expiry = None;
                 }
                 tracing::info!(session = %id, "no offer arrived in time; the session slot is freed");
-                if slots.is_empty() {
-                    sessions.emptied.notify_waiters();
-                }
             }
         })
         .abort_handle()
@@ -261,10 +269,7 @@ impl Sessions {
             }
             Some(SlotState::Starting) => true,
             Some(SlotState::Created) => {
-                slots.remove(id);
-                if slots.is_empty() {
-                    self.0.emptied.notify_waiters();
-                }
+                self.0.free(&mut slots, id);
                 true
             }
         }
@@ -352,7 +357,10 @@ impl SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        let removed = self.sessions.0.slots.lock().remove(&self.id);
+        let removed = {
+            let mut slots = self.sessions.0.slots.lock();
+            self.sessions.0.free(&mut slots, &self.id)
+        };
         if let Some(Slot {
             state: SlotState::Live(ref handles),
             ..
@@ -360,9 +368,6 @@ impl Drop for SlotGuard {
         {
             self.sessions.absorb(&handles.metrics);
             self.sessions.0.totals.ended.fetch_add(1, Ordering::Relaxed);
-        }
-        if self.sessions.0.slots.lock().is_empty() {
-            self.sessions.0.emptied.notify_waiters();
         }
     }
 }

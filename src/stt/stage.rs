@@ -281,19 +281,20 @@ pub async fn run_stage(
 ) -> Result<(), StageError> {
     let (mut jobs, job_rx) = edge(JOBS);
     let (result_tx, mut results) = edge(RESULTS);
-    // Kept while the stage runs when there is no worker, so the result edge stays open.
-    let mut _no_worker = None;
-    match transcriber {
+    let transcribes = transcriber.is_some();
+    // Without a worker its ends of the edges are kept while the stage runs, so the result edge
+    // stays open (a closed one means the worker died).
+    let _unused_worker_edges = match transcriber {
         Some(transcriber) => {
-            spawn_worker(transcriber, job_rx, result_tx).map_err(|e| StageError::failed(ctx.name, e))?
+            spawn_worker(transcriber, job_rx, result_tx).map_err(|e| StageError::failed(ctx.name, e))?;
+            None
         }
         None => {
             tracing::warn!("no speech recognition configured: only typed text is answered");
             settings.partial_interval_samples = 0;
-            _no_worker = Some((job_rx, result_tx));
+            Some((job_rx, result_tx))
         }
-    }
-    let transcribes = _no_worker.is_none();
+    };
     let fail = |name: &'static str, message: &'static str| StageError::failed(name, message);
 
     let mut state = Streaming {

@@ -302,9 +302,6 @@ impl LiveEncoder {
         }
         // After a loss the receiver cannot decode deltas: start again from a keyframe.
         self.force_keyframe = !queued;
-        if force && queued {
-            self.force_keyframe = false;
-        }
         Ok(queued)
     }
 
