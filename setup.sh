@@ -178,10 +178,29 @@ info "${ORT_DIR}/libonnxruntime.so -> ${ORT_FILE}"
 step_done "onnxruntime"
 
 # --- 3. Build ---------------------------------------------------------------------------------
+# A first dev build plus the test run fill about 14 GiB of the target dir (twice that with
+# incremental compilation, which .ci/run turns off). Without this check a full disk shows up as
+# a rustc "No space left on device" deep inside some dependency's build.
+FIRST_BUILD_GIB=15
+check_disk_space() {
+    local probe=$TARGET_DIR
+    while [[ ! -d "$probe" ]]; do probe=$(dirname "$probe"); done
+    local free_gib
+    free_gib=$(($(df -Pk "$probe" | awk 'NR == 2 { print $4 }') / 1024 / 1024))
+    if [[ -x "${TARGET_DIR}/debug/persona" ]]; then
+        info "${free_gib} GiB free for ${TARGET_DIR} (an earlier build is there; a rebuild needs less)"
+    elif ((free_gib < FIRST_BUILD_GIB)); then
+        die "only ${free_gib} GiB free on the disk holding ${TARGET_DIR}; a first build and the tests need about ${FIRST_BUILD_GIB} GiB." \
+            "Free some space (cargo clean in other checkouts, old target dirs), or set CARGO_TARGET_DIR to a larger disk, then re-run."
+    else
+        info "${free_gib} GiB free for ${TARGET_DIR}"
+    fi
+}
 step "Build (cargo build --locked; target dir ${TARGET_DIR})"
 command -v cargo >/dev/null || die "cargo not found on PATH." \
     "Install Rust (https://rustup.rs; persona uses edition 2024, so Rust 1.85 or newer), then re-run."
 info "$(cargo --version)"
+check_disk_space
 cargo build --locked || die "the build failed (cargo's messages are above)." \
     "If a -sys crate could not find a library, check that step 1 installed: ${PACKAGES[*]}"
 step_done "build"
