@@ -82,9 +82,11 @@ impl Failure {
 pub type CommandResult = Result<(), Failure>;
 
 fn init_logging(verbose: u8) {
+    // webrtc and its rtc_* crates warn about normal events of every connect (candidates not
+    // paired yet, no server name for DTLS); their warnings show from -v on.
     let default = match verbose {
-        0 => "warn,whisper_rs=error",
-        1 => "info,whisper_rs=warn",
+        0 => "warn,whisper_rs=error,webrtc=error,rtc=error",
+        1 => "info,whisper_rs=warn,webrtc=warn,rtc=warn",
         _ => "debug,whisper_rs=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

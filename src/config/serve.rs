@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::reader::Section;
+use crate::runtime::priority::PriorityRequest;
 
 /// The web agent's limits and network settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +37,11 @@ pub struct ServeConfig {
     pub udp_ports: Option<(u16, u16)>,
     /// Write user transcripts and replies into the server log (off: logs carry lengths only).
     pub log_transcripts: bool,
+    /// The priority of the threads running sessions' short, time-keeping stages (capture,
+    /// resample, VAD, turn-taking, motion glue, playout): see `runtime::priority`.
+    pub priority: PriorityRequest,
+    /// How many such threads (0: one per two cores, at least one).
+    pub priority_threads: usize,
 }
 
 impl Default for ServeConfig {
@@ -54,6 +60,8 @@ impl Default for ServeConfig {
             ice_bind: None,
             udp_ports: None,
             log_transcripts: false,
+            priority: PriorityRequest::Realtime,
+            priority_threads: 0,
         }
     }
 }
@@ -122,5 +130,14 @@ pub fn serve(s: &mut Section<'_>) -> Result<ServeConfig, ConfigError> {
         ice_bind,
         udp_ports,
         log_transcripts: s.boolean("log_transcripts", d.log_transcripts)?,
+        priority: match s
+            .choice("priority", "realtime", &["realtime", "high", "normal"])?
+            .as_str()
+        {
+            "realtime" => PriorityRequest::Realtime,
+            "high" => PriorityRequest::High,
+            _ => PriorityRequest::Normal,
+        },
+        priority_threads: s.integer("priority_threads", 0, 0, 64)? as usize,
     })
 }

@@ -340,3 +340,47 @@ fn a_missing_file_names_itself() {
         .to_string();
     assert!(error.contains("/nonexistent/p.toml"), "{error}");
 }
+
+#[test]
+fn serve_limits_and_thread_priority_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = parse_in(dir.path(), "").unwrap();
+    assert_eq!(
+        config.serve.priority,
+        crate::runtime::priority::PriorityRequest::Realtime
+    );
+    assert_eq!(config.serve.priority_threads, 0);
+    let config = parse_in(
+        dir.path(),
+        "[serve]\nmax_sessions = 3\npriority = \"normal\"\npriority_threads = 2\nudp_port_min = 40000\nudp_port_max = 40100\n",
+    )
+    .unwrap();
+    assert_eq!(config.serve.max_sessions, 3);
+    assert_eq!(
+        config.serve.priority,
+        crate::runtime::priority::PriorityRequest::Normal
+    );
+    assert_eq!(config.serve.priority_threads, 2);
+    assert_eq!(config.serve.udp_ports, Some((40000, 40100)));
+    for (text, key, says) in [
+        (
+            "[serve]\npriority = \"urgent\"\n",
+            "serve.priority",
+            "realtime, high, normal",
+        ),
+        ("[serve]\nudp_port_min = 5000\n", "serve.udp_port_max", "empty"),
+        (
+            "[serve]\nallowed_origins = [\"shop.example\"]\n",
+            "serve.allowed_origins",
+            "scheme and host",
+        ),
+        (
+            "[serve]\nice_urls = [\"http://stun.example\"]\n",
+            "serve.ice_urls",
+            "STUN or TURN",
+        ),
+    ] {
+        let error = parse_in(dir.path(), text).unwrap_err().to_string();
+        assert!(error.contains(key) && error.contains(says), "{text:?}: {error}");
+    }
+}

@@ -4,6 +4,7 @@
 pub mod edge;
 pub mod epoch;
 pub mod metrics;
+pub mod priority;
 pub mod shutdown;
 pub mod stage;
 

@@ -124,7 +124,11 @@ pub async fn start(
         video_bitrate_kbps: VIDEO_BITRATE_KBPS,
     };
     let config = pipeline.clone();
+    let timekeeper = slot.sessions().timekeeper().cloned();
     let built = tokio::task::spawn_blocking(move || {
+        // The session's task stages are spawned on the runtime entered here: the registry's
+        // raised one when there is one.
+        let _entered = timekeeper.as_ref().map(|handle| handle.enter());
         Session::start(
             &config,
             SessionInput::Live(LiveInput { capture, typed }),

@@ -5,6 +5,10 @@
 //! of creations cannot overbook the machine — and freed exactly once, by a [`SlotGuard`] dropped
 //! when the session's driver ends for any reason (a panic included). A created session that never
 //! sends its offer is freed after `offer_timeout`.
+//!
+//! The registry also owns the runtime that live sessions' short stages run on: a few worker
+//! threads at the priority `[serve] priority` asks for (see [`crate::runtime::priority`]), so
+//! that a session's audio path is not preempted mid-frame by the renderers and encoders.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,14 +21,16 @@ use tokio::sync::Notify;
 
 use super::token::{TokenError, TokenSigner, new_session_id};
 use crate::config::{PipelineConfig, ServeConfig};
+use crate::runtime::priority::{Granted, PriorityRequest, PriorityRuntime};
 use crate::runtime::{Metrics, Shutdown};
 
 /// What a session is doing.
 enum SlotState {
     /// Created; waiting for its offer.
     Created,
-    /// Its offer is being answered and its pipeline built.
-    Starting,
+    /// Its offer is being answered and its pipeline built; `ended`: a DELETE (or server
+    /// shutdown) came meanwhile, so it is stopped the moment it goes live.
+    Starting { ended: bool },
     /// Running: the handles to watch and stop it.
     Live(LiveHandles),
 }
@@ -83,6 +89,8 @@ struct Inner {
     totals: Totals,
     /// Wakes `end_all` when the last slot is freed.
     emptied: Notify,
+    /// Where live sessions' task stages run (`None`: the server's own runtime).
+    timekeeper: Option<PriorityRuntime>,
 }
 
 impl Inner {
@@ -128,9 +136,38 @@ pub struct Created {
     pub token: String,
 }
 
+/// Starts the raised runtime for live sessions' task stages, as `[serve] priority` asks; on
+/// `normal`, or if its threads cannot start, sessions use the server's own runtime.
+fn start_timekeeper(serve: &ServeConfig) -> Option<PriorityRuntime> {
+    if serve.priority == PriorityRequest::Normal {
+        tracing::info!("live sessions' audio path runs at normal priority ([serve] priority = \"normal\")");
+        return None;
+    }
+    let threads = match serve.priority_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        n => n,
+    };
+    match PriorityRuntime::start("persona-live", threads, serve.priority) {
+        Ok(runtime) => {
+            if matches!(runtime.granted(), Granted::Unchanged(_)) {
+                // Said at the default log level: an operator can grant it (see the README).
+                tracing::warn!(threads, priority = %runtime.granted(), "live sessions' audio path could not be raised above the video threads");
+            } else {
+                tracing::info!(threads, priority = %runtime.granted(), "live sessions' audio path has its own threads");
+            }
+            Some(runtime)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "live sessions' audio path runs on the server's threads at normal priority");
+            None
+        }
+    }
+}
+
 impl Sessions {
     pub fn new(pipeline: Arc<PipelineConfig>) -> Self {
         let signer = TokenSigner::new(pipeline.serve.token_ttl);
+        let timekeeper = start_timekeeper(&pipeline.serve);
         Sessions(Arc::new(Inner {
             pipeline,
             signer,
@@ -138,7 +175,13 @@ impl Sessions {
             finished: Mutex::new(Finished::default()),
             totals: Totals::default(),
             emptied: Notify::new(),
+            timekeeper,
         }))
+    }
+
+    /// The runtime live sessions' task stages are spawned on (`None`: the caller's).
+    pub fn timekeeper(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.timekeeper.as_ref().map(PriorityRuntime::handle)
     }
 
     pub fn pipeline(&self) -> &Arc<PipelineConfig> {
@@ -242,7 +285,7 @@ impl Sessions {
         if !matches!(slot.state, SlotState::Created) {
             return Err(AccessError::AlreadyStarted);
         }
-        slot.state = SlotState::Starting;
+        slot.state = SlotState::Starting { ended: false };
         if let Some(expiry) = slot.expiry.take() {
             expiry.abort();
         }
@@ -267,7 +310,12 @@ impl Sessions {
                 handles.stop.notify_one();
                 true
             }
-            Some(SlotState::Starting) => true,
+            Some(SlotState::Starting { .. }) => {
+                if let Some(slot) = slots.get_mut(id) {
+                    slot.state = SlotState::Starting { ended: true };
+                }
+                true
+            }
             Some(SlotState::Created) => {
                 self.0.free(&mut slots, id);
                 true
@@ -347,8 +395,13 @@ impl SlotGuard {
     }
 
     /// The session's media is flowing; `end` now reaches it through `stop`.
+    /// Marks the session live; if it was ended while starting, its driver is told to stop
+    /// at once (the permit waits for the driver's first look).
     pub fn set_live(&self, handles: LiveHandles) {
         if let Some(slot) = self.sessions.0.slots.lock().get_mut(&self.id) {
+            if matches!(slot.state, SlotState::Starting { ended: true }) {
+                handles.stop.notify_one();
+            }
             slot.state = SlotState::Live(handles);
         }
         self.sessions.0.totals.started.fetch_add(1, Ordering::Relaxed);
@@ -369,5 +422,56 @@ impl Drop for SlotGuard {
             self.sessions.absorb(&handles.metrics);
             self.sessions.0.totals.ended.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::SessionClock;
+
+    fn sessions() -> Sessions {
+        let mut pipeline = PipelineConfig::embedded_default();
+        pipeline.serve.priority = PriorityRequest::Normal;
+        Sessions::new(Arc::new(pipeline))
+    }
+
+    fn live_handles() -> LiveHandles {
+        LiveHandles {
+            metrics: Metrics::new(SessionClock::starting_now()),
+            stop: Arc::new(Notify::new()),
+            pipeline_shutdown: Shutdown::new(),
+        }
+    }
+
+    /// A DELETE (or shutdown) that lands while the offer is being answered stops the session as
+    /// soon as it is live, instead of leaving it running until its idle timeout.
+    #[tokio::test]
+    async fn a_session_ended_while_starting_is_stopped_when_it_goes_live() {
+        let sessions = sessions();
+        let created = sessions.create().unwrap();
+        let slot = sessions.begin_start(&created.id).unwrap();
+        assert!(sessions.end(&created.id), "a starting session exists");
+        let handles = live_handles();
+        slot.set_live(handles.clone());
+        // The stop was stored for the driver: it completes without anyone notifying again.
+        handles.stop.notified().await;
+        drop(slot);
+        assert_eq!(sessions.active(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_live_session_is_not_stopped_unless_ended() {
+        let sessions = sessions();
+        let created = sessions.create().unwrap();
+        let slot = sessions.begin_start(&created.id).unwrap();
+        let handles = live_handles();
+        slot.set_live(handles.clone());
+        let stopped = handles.stop.notified();
+        tokio::pin!(stopped);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::future::Future::poll(stopped.as_mut(), &mut context).is_pending());
+        assert!(sessions.end(&created.id));
+        stopped.await;
     }
 }

@@ -16,14 +16,22 @@
 //! (whisper.cpp's `audio_ctx`, plus a margin): several times faster for short turns, a little
 //! less accurate — LocalAgreement absorbs that, and the final transcript uses the full window.
 //!
+//! The model's weights are loaded once per file and shared: every transcriber of the same file
+//! (one per web session) has its own decoding state over one [`WhisperContext`], which is freed
+//! when the last of them is dropped. A file replaced on disk (new size or modification time) is
+//! loaded afresh.
+//!
 //! It does not resample, detect speech, decide when to decode or fetch models. The process
 //! must run with `GGML_NO_BACKTRACE=1` in its environment: on an internal abort ggml otherwise
 //! tries to attach gdb to itself, which hangs. Library code cannot set it safely, so the binary
 //! (and the tests, below) do.
 
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::SystemTime;
 
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
@@ -70,8 +78,11 @@ impl Default for WhisperSettings {
 
 /// A loaded whisper model with its decoding state, ready to transcribe utterances.
 pub struct WhisperTranscriber {
-    /// Holds its own reference to the model, which lives until the state is dropped.
+    /// The decoding state; it holds a reference to the model, which lives until the state is
+    /// dropped.
     state: WhisperState,
+    /// The shared model, held so later loads of the same file find it in [`loaded_models`].
+    model: Arc<WhisperContext>,
     /// Built once: whisper-rs copies the language into a C string it never frees, so building
     /// parameters per call would leak a little on every utterance.
     params: FullParams<'static, 'static>,
@@ -99,13 +110,7 @@ impl WhisperTranscriber {
         // whisper.cpp reads lengths from the file unchecked and can abort the process on a
         // corrupt one: only hand it files whose framing is sound.
         let info = check_model_file(path).map_err(model_load)?;
-        let context =
-            WhisperContext::new_with_params(path, WhisperContextParameters::default()).map_err(|e| {
-                model_load(format!(
-                    "whisper.cpp rejected it ({e}); the tracing target whisper_rs names the tensor \
-                     at fault. The file may be damaged or from an incompatible converter"
-                ))
-            })?;
+        let context = shared_model(path, &model_load)?;
         if !context.is_multilingual() && !matches!(language, "en" | "auto") {
             tracing::warn!(
                 model = %path.display(),
@@ -148,6 +153,7 @@ impl WhisperTranscriber {
         );
         Ok(Self {
             state,
+            model: context,
             params,
             path: path.to_path_buf(),
             settings,
@@ -168,6 +174,49 @@ impl WhisperTranscriber {
     fn state_audio_ctx(&self) -> usize {
         self.full_audio_ctx
     }
+
+    /// Whether `other` decodes with the very same loaded weights.
+    pub fn shares_model_with(&self, other: &WhisperTranscriber) -> bool {
+        Arc::ptr_eq(&self.model, &other.model)
+    }
+}
+
+/// Which file a loaded model came from: its path and, so a replaced file is not mistaken for
+/// the old one, its size and modification time.
+type ModelKey = (PathBuf, u64, Option<SystemTime>);
+
+/// Models loaded in this process, held weakly: the transcribers own them.
+fn loaded_models() -> &'static Mutex<HashMap<ModelKey, Weak<WhisperContext>>> {
+    static MODELS: std::sync::OnceLock<Mutex<HashMap<ModelKey, Weak<WhisperContext>>>> =
+        std::sync::OnceLock::new();
+    MODELS.get_or_init(Default::default)
+}
+
+/// The model at `path`, loaded now or shared with transcribers that already hold it. The lock is
+/// held while loading, so two sessions starting together load it once.
+fn shared_model(
+    path: &Path,
+    model_load: &dyn Fn(String) -> SttError,
+) -> Result<Arc<WhisperContext>, SttError> {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let meta = std::fs::metadata(&canonical).map_err(|e| model_load(format!("cannot read it ({e})")))?;
+    let key = (canonical, meta.len(), meta.modified().ok());
+    let mut models = loaded_models()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    models.retain(|_, model| model.strong_count() > 0);
+    if let Some(model) = models.get(&key).and_then(Weak::upgrade) {
+        return Ok(model);
+    }
+    let model = WhisperContext::new_with_params(path, WhisperContextParameters::default()).map_err(|e| {
+        model_load(format!(
+            "whisper.cpp rejected it ({e}); the tracing target whisper_rs names the tensor \
+             at fault. The file may be damaged or from an incompatible converter"
+        ))
+    })?;
+    let model = Arc::new(model);
+    models.insert(key, Arc::downgrade(&model));
+    Ok(model)
 }
 
 impl Transcriber for WhisperTranscriber {
@@ -380,6 +429,47 @@ mod tests {
         ));
         stt.transcribe(&short, &never)
             .expect("decodes again after an abort");
+    }
+
+    /// Sessions of one file share its weights, each with its own state; once every holder is
+    /// gone the model is freed, and a file replaced on disk is loaded afresh.
+    #[test]
+    fn transcribers_of_one_file_share_the_model_until_the_file_changes() {
+        no_backtrace();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = synthetic_model(dir.path());
+        let mut first = WhisperTranscriber::load(&path, WhisperSettings::default()).expect("loads");
+        let mut second = WhisperTranscriber::load(&path, WhisperSettings::default()).expect("loads");
+        assert!(first.shares_model_with(&second));
+        // Each decodes on its own state, one after the other and interleaved.
+        let never = AbortSignal::new();
+        let audio = tone_and_noise(1000);
+        let a = first.transcribe(&audio, &never).expect("first decodes");
+        let b = second.transcribe(&audio, &never).expect("second decodes");
+        assert_eq!(a, b, "same weights, same audio, same greedy answer");
+
+        // A replaced file (another seed: other weights, another size or time) is not the
+        // loaded one.
+        write_tiny_whisper(&path, 7).expect("rewrite the model");
+        let replaced = WhisperTranscriber::load(&path, WhisperSettings::default()).expect("loads");
+        assert!(!replaced.shares_model_with(&first));
+        assert!(
+            first.shares_model_with(&second),
+            "holders of the old file keep theirs"
+        );
+        drop((first, second, replaced));
+        let key_count = loaded_models()
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(key, model)| {
+                key.0.starts_with(dir.path().canonicalize().unwrap()) && model.strong_count() > 0
+            })
+            .count();
+        assert_eq!(
+            key_count, 0,
+            "nothing of this file is held once its transcribers are gone"
+        );
     }
 
     #[test]
