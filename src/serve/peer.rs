@@ -182,6 +182,9 @@ pub struct PeerStats {
     pub audio_bad_packets: u64,
     /// 20 ms frames of missing incoming audio filled in by packet-loss concealment.
     pub audio_concealed: u64,
+    /// 20 ms frames of missing incoming audio rebuilt from the next packet's in-band FEC copy
+    /// (browsers add one to voice packets when the answer says `useinbandfec=1`).
+    pub audio_recovered: u64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -834,13 +837,16 @@ impl RtpOut {
     }
 }
 
-/// Decodes one incoming Opus stream to 48 kHz mono, concealing short sequence gaps.
+/// Decodes one incoming Opus stream to 48 kHz mono, filling short sequence gaps: the packet
+/// just before the one that arrived is rebuilt from that packet's in-band FEC copy (a coarser
+/// encoding of the previous 20 ms that voice packets carry), earlier ones are concealed.
 pub(crate) struct OpusIn {
     decoder: OpusDecoder,
     last_sequence: Option<u16>,
     scratch: Vec<f32>,
     pub(crate) bad_packets: u64,
     pub(crate) concealed: u64,
+    pub(crate) recovered: u64,
 }
 
 impl OpusIn {
@@ -853,11 +859,13 @@ impl OpusIn {
             scratch: vec![0.0; OPUS_MAX_SAMPLES],
             bad_packets: 0,
             concealed: 0,
+            recovered: 0,
         })
     }
 
-    /// Decodes `packet`, first handing `emit` concealment for up to 100 ms of packets lost just
-    /// before it. Late and duplicate packets are dropped (counted as bad).
+    /// Decodes `packet`, first handing `emit` what stands in for up to 100 ms of packets lost
+    /// just before it (concealment, and the FEC copy for the last of them). Late and duplicate
+    /// packets are dropped (counted as bad).
     pub(crate) fn push(&mut self, packet: &rtp::Packet, mut emit: impl FnMut(Vec<f32>, u32)) {
         let sequence = packet.header.sequence_number;
         let timestamp = packet.header.timestamp;
@@ -871,9 +879,17 @@ impl OpusIn {
             for i in (1..=missing).rev() {
                 let stamp = timestamp.wrapping_sub(u32::from(i) * OPUS_PACKET_SAMPLES as u32);
                 let out = &mut self.scratch[..OPUS_PACKET_SAMPLES];
-                match self.decoder.decode_float(None::<&[u8]>, out, false) {
+                // For the packet right before this one, libopus decodes this packet's FEC copy
+                // when it has one and conceals otherwise; the output size names the lost span.
+                let fec = i == 1 && packet_has_fec(&packet.payload);
+                let input = fec.then_some(&packet.payload[..]);
+                match self.decoder.decode_float(input, out, fec) {
                     Ok(n) => {
-                        self.concealed += 1;
+                        if fec {
+                            self.recovered += 1;
+                        } else {
+                            self.concealed += 1;
+                        }
                         emit(self.scratch[..n].to_vec(), stamp);
                     }
                     Err(_) => break,
@@ -897,6 +913,28 @@ impl OpusIn {
     }
 }
 
+/// Whether an Opus packet carries an in-band FEC copy of the previous frame: a SILK or hybrid
+/// packet holding one frame (or two of equal size) whose first SILK header has its LBRR flag
+/// set. RFC 6716 §4.2.3: the header flags are coded with uniform probability, so they are the
+/// first bits of the frame — one voice-activity bit per 20 ms SILK frame, then the LBRR flag.
+/// Other layouts (CELT-only, code 2/3 packing) report false: they are concealed instead.
+fn packet_has_fec(packet: &[u8]) -> bool {
+    let (Some(&toc), Some(&first)) = (packet.first(), packet.get(1)) else {
+        return false;
+    };
+    let config = toc >> 3;
+    let packing = toc & 0b11;
+    if config >= 16 || packing > 1 {
+        return false;
+    }
+    // SILK-only configurations 0–11 cycle through 10/20/40/60 ms; hybrid (12–15) are 10/20 ms.
+    let silk_frames = match config {
+        0..=11 => [1u8, 1, 2, 3][usize::from(config % 4)],
+        _ => 1,
+    };
+    (first >> (7 - silk_frames)) & 1 == 1
+}
+
 // ---------------------------------------------------------------------------------------------
 // The server peer.
 // ---------------------------------------------------------------------------------------------
@@ -913,6 +951,7 @@ struct ServerRole {
     audio_dropped: Arc<AtomicU64>,
     audio_bad: Arc<AtomicU64>,
     audio_concealed: Arc<AtomicU64>,
+    audio_recovered: Arc<AtomicU64>,
 }
 
 impl ServerRole {
@@ -965,6 +1004,7 @@ impl Role for ServerRole {
         let dropped = Arc::clone(&self.audio_dropped);
         let bad = Arc::clone(&self.audio_bad);
         let concealed = Arc::clone(&self.audio_concealed);
+        let recovered = Arc::clone(&self.audio_recovered);
         tasks.spawn(async move {
             let mut opus = match OpusIn::new() {
                 Ok(opus) => opus,
@@ -978,7 +1018,8 @@ impl Role for ServerRole {
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                     continue;
                 };
-                let (bad_before, concealed_before) = (opus.bad_packets, opus.concealed);
+                let (bad_before, concealed_before, recovered_before) =
+                    (opus.bad_packets, opus.concealed, opus.recovered);
                 opus.push(&packet, |samples, rtp_timestamp| {
                     if audio
                         .try_send(PeerEvent::Audio {
@@ -992,6 +1033,7 @@ impl Role for ServerRole {
                 });
                 bad.fetch_add(opus.bad_packets - bad_before, Ordering::Relaxed);
                 concealed.fetch_add(opus.concealed - concealed_before, Ordering::Relaxed);
+                recovered.fetch_add(opus.recovered - recovered_before, Ordering::Relaxed);
             }
         });
     }
@@ -1074,6 +1116,7 @@ pub async fn answer(
         audio_dropped: Arc::new(AtomicU64::new(0)),
         audio_bad: Arc::new(AtomicU64::new(0)),
         audio_concealed: Arc::new(AtomicU64::new(0)),
+        audio_recovered: Arc::new(AtomicU64::new(0)),
     });
     let (link, _handler) = Link::new(settings, Arc::clone(&role)).await?;
     let video = RtpOut::video("persona-video");
@@ -1196,6 +1239,7 @@ impl Peer {
             control_dropped: load(&inner.role.control_dropped),
             audio_bad_packets: load(&inner.role.audio_bad),
             audio_concealed: load(&inner.role.audio_concealed),
+            audio_recovered: load(&inner.role.audio_recovered),
         }
     }
 
@@ -1324,6 +1368,131 @@ fn check_answer(sdp: &str) -> Result<(), PeerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 20 ms Opus packets of silence until packet `onset`, then a voice-like buzz (180 Hz with
+    /// harmonics, swelling every 200 ms), encoded as a browser encodes a microphone: VOIP,
+    /// 32 kbit/s, with in-band FEC when `fec`.
+    fn voice_packets(count: usize, onset: usize, fec: bool) -> (Vec<f32>, Vec<Vec<u8>>) {
+        use audiopus::coder::Encoder;
+        let mut encoder =
+            Encoder::new(SampleRate::Hz48000, Channels::Mono, audiopus::Application::Voip).unwrap();
+        encoder
+            .set_bitrate(audiopus::Bitrate::BitsPerSecond(32_000))
+            .unwrap();
+        encoder.set_inband_fec(fec).unwrap();
+        encoder.set_packet_loss_perc(if fec { 20 } else { 0 }).unwrap();
+        let signal: Vec<f32> = (0..count * OPUS_PACKET_SAMPLES)
+            .map(|n| {
+                if n < onset * OPUS_PACKET_SAMPLES {
+                    return 0.0;
+                }
+                let t = n as f32 / 48_000.0;
+                let envelope = 0.75 - 0.25 * (2.0 * std::f32::consts::PI * 5.0 * t).cos();
+                let buzz: f32 = (1..=6)
+                    .map(|h| (2.0 * std::f32::consts::PI * 180.0 * h as f32 * t).sin() / h as f32)
+                    .sum();
+                0.2 * envelope * buzz
+            })
+            .collect();
+        let packets = signal
+            .chunks(OPUS_PACKET_SAMPLES)
+            .map(|frame| {
+                let mut out = vec![0u8; 1500];
+                let n = encoder.encode_float(frame, &mut out[..]).unwrap();
+                out.truncate(n);
+                out
+            })
+            .collect();
+        (signal, packets)
+    }
+
+    fn rtp_packet(sequence: u16, payload: &[u8]) -> rtp::Packet {
+        rtp::Packet {
+            header: rtp::Header {
+                version: 2,
+                sequence_number: sequence,
+                timestamp: u32::from(sequence) * OPUS_PACKET_SAMPLES as u32,
+                ..Default::default()
+            },
+            payload: Bytes::copy_from_slice(payload),
+        }
+    }
+
+    fn energy(samples: &[f32]) -> f32 {
+        samples.iter().map(|x| x * x).sum()
+    }
+
+    #[test]
+    fn the_fec_flag_is_read_from_voice_packets() {
+        let (_, with) = voice_packets(20, 0, true);
+        let (_, without) = voice_packets(20, 0, false);
+        assert!(
+            without.iter().all(|p| !packet_has_fec(p)),
+            "no FEC asked, none found"
+        );
+        // The encoder adds a copy once it has a previous voiced frame to copy.
+        let flagged = with.iter().filter(|p| packet_has_fec(p)).count();
+        assert!(flagged >= 15, "{flagged} of 20 voice packets carry FEC");
+        assert!(
+            !packet_has_fec(&[]) && !packet_has_fec(&[0xfc]),
+            "too short to say"
+        );
+    }
+
+    /// The packet where the user starts speaking is lost: concealment can only extend the
+    /// silence before it, while the next packet's FEC copy brings the speech back — the start
+    /// of a word the recogniser would otherwise miss.
+    #[test]
+    fn a_lost_packet_is_rebuilt_from_the_next_packets_fec_copy() {
+        let (onset, count) = (10, 20);
+        let (signal, packets) = voice_packets(count, onset, true);
+        assert!(
+            packet_has_fec(&packets[onset + 1]),
+            "the packet after the onset carries FEC"
+        );
+        let mut opus = OpusIn::new().unwrap();
+        let mut out: Vec<(u32, Vec<f32>)> = Vec::new();
+        for (k, payload) in packets.iter().enumerate() {
+            if k != onset {
+                opus.push(&rtp_packet(k as u16, payload), |samples, stamp| {
+                    out.push((stamp, samples))
+                });
+            }
+        }
+        assert_eq!((opus.recovered, opus.concealed, opus.bad_packets), (1, 0, 0));
+        let stamp = (onset * OPUS_PACKET_SAMPLES) as u32;
+        let rebuilt = &out
+            .iter()
+            .find(|(s, _)| *s == stamp)
+            .expect("the lost span is filled")
+            .1;
+        assert_eq!(rebuilt.len(), OPUS_PACKET_SAMPLES);
+
+        // Concealment of the same gap, for comparison: a decoder that never sees the FEC copy.
+        let mut plc = OpusDecoder::new(SampleRate::Hz48000, Channels::Mono).unwrap();
+        let mut scratch = vec![0.0f32; OPUS_MAX_SAMPLES];
+        for payload in &packets[..onset] {
+            plc.decode_float(Some(&payload[..]), &mut scratch[..], false)
+                .unwrap();
+        }
+        let n = plc
+            .decode_float(None::<&[u8]>, &mut scratch[..OPUS_PACKET_SAMPLES], false)
+            .unwrap();
+        let concealed = energy(&scratch[..n]);
+        // What was sent in that span, as the decoder presents it: delayed by the encoder's
+        // lookahead (6.5 ms for VOIP), so it starts with a little of the silence before.
+        let delay = 312;
+        let sent = energy(&signal[stamp as usize - delay..stamp as usize + OPUS_PACKET_SAMPLES - delay]);
+        let recovered = energy(rebuilt);
+        assert!(
+            recovered > 0.3 * sent && recovered < 3.0 * sent,
+            "rebuilt energy {recovered:.3} against {sent:.3} sent"
+        );
+        assert!(
+            concealed < 0.1 * sent,
+            "concealment {concealed:.3} against {sent:.3} sent"
+        );
+    }
 
     #[test]
     fn media_clock_to_rtp_clocks() {
