@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::{Check, Status, non_empty, shell_quote, shown};
 use crate::config::{DialogueBackend, MotionBackend, PipelineConfig, SttBackend};
 use crate::models::{Manifest, ModelEntry, ModelStatus};
+use crate::runtime::priority::Granted;
 use crate::tts::TtsError;
 
 /// Where `./setup.sh` puts ONNX Runtime, relative to the repository root (a symlink to the
@@ -175,6 +176,32 @@ pub(crate) fn codecs(libvpx: Option<String>, libopus: Option<String>) -> Check {
         Status::Ok,
         format!("libvpx {}, libopus {}", version(libvpx), version(libopus)),
     )
+}
+
+/// Whether `persona serve` can raise its sessions' audio path above the video threads
+/// (`[serve] priority`), from what a probe thread was granted.
+pub(crate) fn serve_priority(granted: &Granted) -> Check {
+    const NAME: &str = "serve priority";
+    match granted {
+        Granted::Realtime(_) => Check::new(
+            NAME,
+            Status::Ok,
+            format!("the web agent's audio path can run {granted}"),
+        ),
+        Granted::Nice(_) => Check::new(
+            NAME,
+            Status::Ok,
+            format!("the web agent's audio path can run {granted}; real-time is refused, which is steadier under load"),
+        ),
+        Granted::Unchanged(_) => Check::new(
+            NAME,
+            Status::Warn,
+            format!(
+                "the web agent's audio path would run at {granted}: under load, video threads can delay it past its budgets"
+            ),
+        )
+        .with_fix("sudo setcap cap_sys_nice+ep target/release/persona"),
+    }
 }
 
 /// What the Vulkan check looks at, gathered by [`VulkanProbe::detect`] without loading anything.

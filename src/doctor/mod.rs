@@ -99,6 +99,15 @@ pub fn worst(checks: &[Check]) -> Status {
     checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
 }
 
+/// What a new thread is granted when it asks for real-time priority, as `persona serve`'s
+/// audio threads do; the probe thread ends at once.
+fn probe_thread_priority() -> crate::runtime::priority::Granted {
+    use crate::runtime::priority::{Granted, PriorityRequest, raise_current_thread};
+    std::thread::spawn(|| raise_current_thread(PriorityRequest::Realtime))
+        .join()
+        .unwrap_or_else(|_| Granted::Unchanged("the probe thread panicked".into()))
+}
+
 /// Runs every check against this machine, in report order: system libraries and data, tools,
 /// the pipelines' own files, then the manifest's models.
 pub fn run_checks(ctx: &DoctorContext) -> Vec<Check> {
@@ -110,6 +119,7 @@ pub fn run_checks(ctx: &DoctorContext) -> Vec<Check> {
     ));
     out.push(checks::codecs(libvpx_version(), libopus_version()));
     out.push(checks::vulkan(&checks::VulkanProbe::detect()));
+    out.push(checks::serve_priority(&probe_thread_priority()));
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     for tool in ["ffmpeg", "ffprobe"] {
         out.push(checks::tool(
@@ -289,6 +299,7 @@ mod tests {
             "vulkan",
             "ffmpeg",
             "ffprobe",
+            "serve priority",
         ] {
             assert!(
                 checks.iter().any(|c| c.name == name),

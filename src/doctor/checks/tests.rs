@@ -472,3 +472,21 @@ fn sizes_read_like_download_pages() {
     assert_eq!(human_size(147_964_211), "148.0 MB");
     assert_eq!(human_size(1_500_000_000), "1.50 GB");
 }
+
+#[test]
+fn serve_priority_warns_with_a_fix_only_when_nothing_could_be_raised() {
+    use crate::runtime::priority::Granted;
+    let realtime = serve_priority(&Granted::Realtime(10));
+    assert_eq!(realtime.status, Status::Ok);
+    assert!(realtime.detail.contains("SCHED_FIFO"), "{realtime:?}");
+    assert_eq!(serve_priority(&Granted::Nice(-10)).status, Status::Ok);
+    let refused = serve_priority(&Granted::Unchanged(
+        "SCHED_FIFO refused: Operation not permitted".into(),
+    ));
+    assert_eq!(refused.status, Status::Warn);
+    assert!(refused.detail.contains("Operation not permitted"), "{refused:?}");
+    assert!(
+        refused.fix.as_deref().is_some_and(|f| f.contains("cap_sys_nice")),
+        "{refused:?}"
+    );
+}
