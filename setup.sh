@@ -178,10 +178,11 @@ info "${ORT_DIR}/libonnxruntime.so -> ${ORT_FILE}"
 step_done "onnxruntime"
 
 # --- 3. Build ---------------------------------------------------------------------------------
-# A first dev build plus the test run fill about 14 GiB of the target dir (twice that with
-# incremental compilation, which .ci/run turns off). Without this check a full disk shows up as
-# a rustc "No space left on device" deep inside some dependency's build.
-FIRST_BUILD_GIB=15
+# A first dev build plus the test run fill about 4 GiB of the target dir without incremental
+# compilation (.ci/run turns it off) and several times that with it (30 GB seen after many
+# rebuilds). Without this check a full disk shows up as a rustc "No space left on device" deep
+# inside some dependency's build.
+FIRST_BUILD_GIB=6
 check_disk_space() {
     local probe=$TARGET_DIR
     while [[ ! -d "$probe" ]]; do probe=$(dirname "$probe"); done
