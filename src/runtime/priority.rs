@@ -10,7 +10,9 @@
 //!
 //! [`raise_current_thread`] asks for `SCHED_FIFO`, falls back to a negative nice value, and
 //! otherwise leaves the thread as it was; it reports which it got, so the caller can say once
-//! what the machine allowed. Only threads that do short work and then wait may be raised: a
+//! what the machine allowed. The raise never spreads: it is set with `SCHED_RESET_ON_FORK`, so
+//! a thread started from a raised one (the STT stage starts its whisper worker from its task)
+//! begins at the normal priority. Only threads that do short work and then wait may be raised: a
 //! real-time thread that computes for long would starve everything else on its core (the
 //! kernel keeps 5 % of each second for normal threads, no more).
 
@@ -142,15 +144,29 @@ mod imp {
 
     pub fn raise(request: PriorityRequest) -> Granted {
         let mut refused = Vec::new();
+        // SCHED_RESET_ON_FORK: threads this one starts (a stage's worker, a blocking-pool
+        // thread) begin at the normal policy and nice 0 instead of inheriting the raise — a
+        // whisper decode started from a raised task must not run at real-time priority.
         if request == PriorityRequest::Realtime {
             let param = libc::sched_param {
                 sched_priority: REALTIME_PRIORITY,
             };
+            let policy = libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK;
             // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread on Linux.
-            if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
+            if unsafe { libc::sched_setscheduler(0, policy, &param) } == 0 {
                 return Granted::Realtime(REALTIME_PRIORITY);
             }
             refused.push(format!("SCHED_FIFO refused: {}", std::io::Error::last_os_error()));
+        }
+        let normal = libc::sched_param { sched_priority: 0 };
+        // SAFETY: as above; any thread may set the flag on itself.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER | libc::SCHED_RESET_ON_FORK, &normal) } != 0
+        {
+            refused.push(format!(
+                "the reset-on-fork flag that keeps a raise from spreading was refused: {}",
+                std::io::Error::last_os_error()
+            ));
+            return Granted::Unchanged(refused.join("; "));
         }
         // On Linux, nice is per thread: PRIO_PROCESS with a thread id changes that thread only.
         // SAFETY: gettid has no preconditions; setpriority only reads its integer arguments.
@@ -198,22 +214,33 @@ mod tests {
             "High never asks for SCHED_FIFO: {}",
             runtime.granted()
         );
-        let (name, nice) = runtime.handle().block_on(async {
+        let (name, nice, blocking_nice) = runtime.handle().block_on(async {
             tokio::spawn(async {
                 let name = std::thread::current()
                     .name()
                     .map(str::to_owned)
                     .unwrap_or_default();
-                (name, current_nice())
+                // A blocking-pool thread started from a raised worker stays normal.
+                let blocking_nice = tokio::task::spawn_blocking(current_nice).await.unwrap();
+                (name, current_nice(), blocking_nice)
             })
             .await
             .unwrap()
         });
         assert!(name.starts_with("persona-test-timekeeper-"), "{name}");
+        assert!(blocking_nice >= 0, "a blocking thread at nice {blocking_nice}");
         match runtime.granted() {
             Granted::Nice(wanted) => assert_eq!(nice, *wanted),
             _ => assert!(nice >= 0),
         }
+    }
+
+    /// The calling thread's policy (without the reset-on-fork flag) and nice value.
+    #[cfg(target_os = "linux")]
+    fn scheduling() -> (i32, i32) {
+        // SAFETY: plain queries about the calling thread.
+        let policy = unsafe { libc::sched_getscheduler(0) } & !libc::SCHED_RESET_ON_FORK;
+        (policy, current_nice())
     }
 
     fn current_nice() -> i32 {
@@ -229,15 +256,19 @@ mod tests {
     #[test]
     fn the_answer_is_what_the_thread_got() {
         for request in [PriorityRequest::Realtime, PriorityRequest::High] {
-            let granted = std::thread::spawn(move || {
+            let (granted, child) = std::thread::spawn(move || {
                 let granted = raise_current_thread(request);
-                // SAFETY: plain queries about the calling thread.
-                let policy = unsafe { libc::sched_getscheduler(0) };
-                let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
-                (granted, policy, nice)
+                let own = scheduling();
+                // A thread it starts does not inherit the raise.
+                let child = std::thread::spawn(scheduling).join().unwrap();
+                ((granted, own.0, own.1), child)
             })
             .join()
             .unwrap();
+            assert!(
+                child.0 == libc::SCHED_OTHER && child.1 >= 0,
+                "a child of a {request:?} thread is normal: {child:?}"
+            );
             match granted {
                 (Granted::Realtime(priority), policy, _) => {
                     assert_eq!(request, PriorityRequest::Realtime);
