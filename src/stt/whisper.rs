@@ -448,9 +448,17 @@ mod tests {
         let b = second.transcribe(&audio, &never).expect("second decodes");
         assert_eq!(a, b, "same weights, same audio, same greedy answer");
 
-        // A replaced file (another seed: other weights, another size or time) is not the
-        // loaded one.
+        // A replaced file (another seed: other weights, the same size) is not the loaded one.
+        // Its modification time is set apart explicitly: a coarse file system could otherwise
+        // give both writes the same stamp.
+        let first_written = std::fs::metadata(&path).unwrap().modified().unwrap();
         write_tiny_whisper(&path, 7).expect("rewrite the model");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(first_written + Duration::from_secs(10))
+            .unwrap();
         let replaced = WhisperTranscriber::load(&path, WhisperSettings::default()).expect("loads");
         assert!(!replaced.shares_model_with(&first));
         assert!(
