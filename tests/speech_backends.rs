@@ -151,19 +151,19 @@ impl SpeechSynth for Flaky {
     }
 }
 
+/// A scripted flow that says `prompt` (and a closing line) whatever the visitor says.
+fn one_step_flow(name: &str, prompt: &str) -> Flow {
+    let text =
+        format!("name = \"{name}\"\nclosing = \"Goodbye.\"\n[[step]]\nid = \"q\"\nprompt = \"{prompt}\"\n");
+    Flow::parse(Path::new(&format!("{name}.toml")), &text).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_synthesis_failure_mid_reply_is_survived() {
-    let flow = Flow::parse(
-        Path::new("three.toml"),
-        r#"
-name = "three"
-closing = "Goodbye now."
-[[step]]
-id = "q"
-prompt = "This is the first sentence of the reply. This second sentence will break. And this third one plays."
-"#,
-    )
-    .unwrap();
+    let flow = one_step_flow(
+        "three",
+        "This is the first sentence of the reply. This second sentence will break. And this third one plays.",
+    );
     let synth = Flaky {
         inner: EspeakSynth::new(VoiceSettings::default()).unwrap(),
         pieces: 0,
@@ -234,17 +234,10 @@ async fn a_piper_voice_speaks_in_a_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captions_cover_every_word_of_the_reply_in_order() {
-    let flow = Flow::parse(
-        Path::new("caption.toml"),
-        r#"
-name = "caption"
-closing = "Goodbye."
-[[step]]
-id = "q"
-prompt = "Hello, I am your intake assistant. May I have your name, please?"
-"#,
-    )
-    .unwrap();
+    let flow = one_step_flow(
+        "caption",
+        "Hello, I am your intake assistant. May I have your name, please?",
+    );
     let mut rig = Rig::speaking(
         Box::new(ScriptedDialogue::new(flow)),
         ToolRunner::new(None),

@@ -20,17 +20,19 @@ struct Server {
     sessions: Sessions,
 }
 
+fn web_pipeline_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/web.toml")
+}
+
 /// The shipped web pipeline with media kept on loopback and `max_sessions`.
 fn web_pipeline_text(max_sessions: usize) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/web.toml");
-    let text = std::fs::read_to_string(&path).expect("pipelines/web.toml");
+    let text = std::fs::read_to_string(web_pipeline_path()).expect("pipelines/web.toml");
     text.replace("[serve]\n", "[serve]\nice_bind = \"127.0.0.1\"\n")
         .replace("max_sessions = 8", &format!("max_sessions = {max_sessions}"))
 }
 
 fn parse_web_pipeline(text: &str) -> PipelineConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/web.toml");
-    PipelineConfig::parse(&path, text).expect("the web pipeline parses")
+    PipelineConfig::parse(&web_pipeline_path(), text).expect("the web pipeline parses")
 }
 
 async fn start_server(max_sessions: usize) -> Server {

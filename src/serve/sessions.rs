@@ -304,23 +304,17 @@ impl Sessions {
     /// freed now. Returns whether it existed.
     pub fn end(&self, id: &str) -> bool {
         let mut slots = self.0.slots.lock();
-        match slots.get(id).map(|s| &s.state) {
-            None => false,
-            Some(SlotState::Live(handles)) => {
-                handles.stop.notify_one();
-                true
-            }
-            Some(SlotState::Starting { .. }) => {
-                if let Some(slot) = slots.get_mut(id) {
-                    slot.state = SlotState::Starting { ended: true };
-                }
-                true
-            }
-            Some(SlotState::Created) => {
+        let Some(slot) = slots.get_mut(id) else {
+            return false;
+        };
+        match &mut slot.state {
+            SlotState::Live(handles) => handles.stop.notify_one(),
+            SlotState::Starting { ended } => *ended = true,
+            SlotState::Created => {
                 self.0.free(&mut slots, id);
-                true
             }
         }
+        true
     }
 
     /// Stops every session and waits until all slots are freed (server shutdown).
@@ -394,9 +388,8 @@ impl SlotGuard {
         &self.sessions
     }
 
-    /// The session's media is flowing; `end` now reaches it through `stop`.
-    /// Marks the session live; if it was ended while starting, its driver is told to stop
-    /// at once (the permit waits for the driver's first look).
+    /// The session's media is flowing; `end` now reaches it through `stop`. If it was ended
+    /// while starting, its driver is told to stop at once (the permit waits for its first look).
     pub fn set_live(&self, handles: LiveHandles) {
         if let Some(slot) = self.sessions.0.slots.lock().get_mut(&self.id) {
             if matches!(slot.state, SlotState::Starting { ended: true }) {
